@@ -75,17 +75,33 @@ fn schema<T: Object>() -> schemars::Schema {
 }
 
 /// Decodes `body` as `T`, collecting the paths of fields `T` does not know.
-pub fn decode<T: Object>(body: Value) -> Result<(T, Vec<String>), Status> {
+pub fn decode<T: Object>(mut body: Value) -> Result<(T, Vec<String>), Status> {
+    drop_nulls(&mut body);
     let mut unknown = Vec::new();
-    let typed: T = serde_ignored::deserialize(body, |path| unknown.push(crate::codec_path::render(&path)))
-        .map_err(|e| {
-            let rt = T::RESOURCE;
-            Status::bad_request(format!(
-                "{} in version \"{}\" cannot be handled as a {}: {}",
-                rt.kind, rt.version, rt.kind, e
-            ))
-        })?;
+    let typed: T =
+        serde_ignored::deserialize(body, |path| unknown.push(crate::codec_path::render(&path)))
+            .map_err(|e| {
+                let rt = T::RESOURCE;
+                Status::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {}",
+                    rt.kind, rt.version, rt.kind, e
+                ))
+            })?;
     Ok((typed, unknown))
+}
+
+/// Kubernetes reads an explicit `null` member as an absent one (Go clients
+/// send `"labels": null`, `"creationTimestamp": null`); drop them so every
+/// optional list and map decodes the same way.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 pub fn normalize<T: Object>(body: Value, mode: FieldValidation) -> Result<Normalized, Status> {
@@ -101,7 +117,9 @@ pub fn normalize<T: Object>(body: Value, mode: FieldValidation) -> Result<Normal
                     .map(|p| format!("unknown field \"{p}\""))
                     .collect::<Vec<_>>()
                     .join(", ");
-                return Err(Status::bad_request(format!("strict decoding error: {list}")));
+                return Err(Status::bad_request(format!(
+                    "strict decoding error: {list}"
+                )));
             }
             FieldValidation::Warn => {
                 warnings.extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")));
@@ -154,22 +172,48 @@ fn check_type_meta(rt: &crate::resource::ResourceType, body: &Value) -> Result<(
             rt.kind, rt.version, rt.kind
         )));
     };
-    if let Some(kind) = map.get("kind").and_then(Value::as_str) {
-        if !kind.is_empty() && kind != rt.kind {
-            return Err(Status::bad_request(format!(
-                "the kind \"{kind}\" does not match the resource {} (kind {})",
-                rt.qualified_plural(),
-                rt.kind
-            )));
-        }
+    if let Some(kind) = map.get("kind").and_then(Value::as_str)
+        && !kind.is_empty()
+        && kind != rt.kind
+    {
+        return Err(Status::bad_request(format!(
+            "the kind \"{kind}\" does not match the resource {} (kind {})",
+            rt.qualified_plural(),
+            rt.kind
+        )));
     }
-    if let Some(av) = map.get("apiVersion").and_then(Value::as_str) {
-        if !av.is_empty() && av != rt.api_version() {
-            return Err(Status::bad_request(format!(
-                "the API version \"{av}\" does not match the expected API version \"{}\"",
-                rt.api_version()
-            )));
-        }
+    if let Some(av) = map.get("apiVersion").and_then(Value::as_str)
+        && !av.is_empty()
+        && av != rt.api_version()
+    {
+        return Err(Status::bad_request(format!(
+            "the API version \"{av}\" does not match the expected API version \"{}\"",
+            rt.api_version()
+        )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apps::Deployment;
+
+    #[test]
+    fn null_members_read_as_absent() {
+        let body = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "x", "labels": null, "creationTimestamp": null},
+            "spec": {"selector": {"matchLabels": {"app": "x"}},
+                "template": {"metadata": {"labels": {"app": "x"}},
+                    "spec": {"containers": [{"name": "c", "image": "i", "ports": null, "env": null}]}}}
+        });
+        let out = normalize::<Deployment>(body, FieldValidation::Strict).unwrap();
+        assert!(out.object["metadata"].get("labels").is_none());
+        assert!(
+            out.object["spec"]["template"]["spec"]["containers"][0]
+                .get("ports")
+                .is_none()
+        );
+    }
 }

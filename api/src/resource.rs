@@ -223,7 +223,13 @@ mod tests {
 
     #[test]
     fn lookups_by_every_name_a_user_types() {
-        for n in ["deploy", "deployment", "deployments", "Deployment", "deployments.apps"] {
+        for n in [
+            "deploy",
+            "deployment",
+            "deployments",
+            "Deployment",
+            "deployments.apps",
+        ] {
             assert_eq!(by_user_name(n).unwrap().plural, "deployments", "{n}");
         }
         assert_eq!(by_user_name("po").unwrap().plural, "pods");
