@@ -1,1 +1,230 @@
-//! placeholder
+//! skiff-apiserver: the Kubernetes API over HTTP, per `DESIGN.md` and
+//! `kubectl-wire.md`. REST handlers over one [`Store`], a watch cache that
+//! shares one store watch per kind among all clients, discovery, OpenAPI and
+//! metrics.
+//!
+//! The server is plain HTTP for now. TLS goes in [`serve`] (an
+//! `axum::serve::Listener` that accepts TLS connections) and authentication
+//! in [`router`] (a layer in front of everything but health checks).
+
+// `Status` (the error every request can end in) is large; it is built only
+// on the failure path, where its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod allocators;
+mod body;
+mod continue_token;
+mod discovery;
+mod errors;
+mod filter;
+mod handlers;
+mod health;
+mod kinds;
+mod metrics;
+mod namespaces;
+mod negotiate;
+mod openapi;
+mod query;
+mod registry;
+mod routes;
+mod state;
+mod value;
+mod version;
+mod watch_cache;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use skiff_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::allocators::Allocators;
+use crate::errors::{ApiError, method_not_allowed};
+use crate::metrics::{InstrumentedStore, Metrics};
+use crate::registry::Registry;
+use crate::state::{AppState, Settings};
+use crate::watch_cache::{CacheSettings, WatchCache};
+
+/// How the API server runs.
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub store: Arc<dyn Store>,
+    /// Service cluster IPs come from here (IPv4).
+    pub service_cidr: String,
+    /// NodePort Services get ports from this inclusive range.
+    pub node_port_range: (u16, u16),
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+    pub compaction_interval: Duration,
+    /// Store history kept by compaction (for watches resuming from a revision).
+    pub compaction_keep_revisions: i64,
+    /// Whether a garbage collector runs: only then do `Orphan` and
+    /// `Foreground` deletions add the `orphan`/`foregroundDeletion`
+    /// finalizers (without one they would never be removed).
+    pub garbage_collector: bool,
+}
+
+impl ServerConfig {
+    pub fn new(listen: SocketAddr, store: Arc<dyn Store>) -> ServerConfig {
+        ServerConfig {
+            listen,
+            store,
+            service_cidr: "10.96.0.0/12".into(),
+            node_port_range: (30000, 32767),
+            max_body_bytes: 3 * 1024 * 1024,
+            compaction_interval: Duration::from_secs(60),
+            compaction_keep_revisions: 10_000,
+            garbage_collector: false,
+        }
+    }
+}
+
+/// A started server. Dropping it stops the server too (as [`shutdown`]
+/// does, without waiting).
+///
+/// [`shutdown`]: RunningServer::shutdown
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    compactor: AbortOnDrop,
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl RunningServer {
+    /// The address it listens on (the real port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, ends open watches, finishes in-flight requests.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        drop(self.compactor);
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "API server stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "API server task failed"),
+        }
+    }
+
+    /// Runs until the server stops.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let RunningServer {
+            shutdown,
+            server,
+            compactor,
+            ..
+        } = self;
+        let result = server.await;
+        drop(compactor);
+        // Held until here: dropping it is what tells everything to stop.
+        drop(shutdown);
+        result
+            .context("API server task failed")?
+            .context("serving HTTP")
+    }
+}
+
+/// Binds, creates the default namespaces, starts the watch cache and the
+/// compactor, and serves.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(
+        config.store.clone(),
+        metrics.clone(),
+    ));
+    let allocators = Allocators::new(&config.service_cidr, config.node_port_range)?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let registry = Registry::new(
+        store.clone(),
+        allocators,
+        config.garbage_collector,
+        shutdown_rx.clone(),
+    );
+    namespaces::ensure_defaults(&registry)
+        .await
+        .map_err(|s| anyhow::anyhow!("creating the default namespaces: {}", s.message))?;
+    namespaces::resume_terminating(&registry)
+        .await
+        .map_err(|s| anyhow::anyhow!("resuming namespace deletion: {}", s.message))?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        watch_cache: WatchCache::new(store.clone(), CacheSettings::default(), shutdown_rx.clone()),
+        registry,
+        metrics: metrics.clone(),
+        settings: Settings {
+            server_address: local_addr.to_string(),
+            max_body_bytes: config.max_body_bytes,
+            bookmark_interval: Duration::from_secs(10),
+        },
+        shutdown: shutdown_rx.clone(),
+    });
+    let compactor = AbortOnDrop(skiff_store::compactor::spawn_compactor(
+        store.clone(),
+        config.compaction_interval,
+        config.compaction_keep_revisions,
+    ));
+    let server = tokio::spawn(serve(listener, router(state), shutdown_rx));
+    tracing::info!(address = %local_addr, "API server listening");
+    Ok(RunningServer {
+        local_addr,
+        shutdown: shutdown_tx,
+        server,
+        compactor,
+    })
+}
+
+/// Every route. Resource paths are parsed by [`routes`] from the resource
+/// table, so they all go to one dispatcher.
+fn router(state: Arc<AppState>) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/version", get(version::version))
+        .route("/healthz", get(health::live))
+        .route("/livez", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi/v2", get(openapi::v2))
+        .route("/openapi/v3", get(openapi::v3_index))
+        .route("/openapi/v3/{*path}", get(openapi::v3_document))
+        .fallback(handlers::dispatch)
+        .method_not_allowed_fallback(|| async { ApiError(method_not_allowed()) })
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves plain HTTP/1.1 until `shutdown` turns true.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+}

@@ -1,0 +1,64 @@
+//! The command line: one module per command.
+//!
+//! Adding a command (rollout, logs, exec, agent, up, lab, image, doctor) is
+//! one module with an `Args` struct and a `run`, one variant in [`Command`]
+//! and one arm in [`run`].
+
+use clap::{Parser, Subcommand};
+
+use crate::context::{Ctx, GlobalArgs};
+use crate::errors::CliResult;
+
+pub mod apply;
+pub mod delete;
+pub mod describe;
+pub mod get;
+pub mod scale;
+pub mod server;
+pub mod version;
+mod wait;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff",
+    version,
+    about = "skiff: a small Kubernetes in one binary",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API server on an embedded SQLite store (or etcd).
+    #[command(alias = "apiserver")]
+    Server(server::ServerArgs),
+    /// Create or update objects from manifests (client-side apply).
+    Apply(apply::ApplyArgs),
+    /// List objects, or show some by name.
+    Get(get::GetArgs),
+    /// Show objects in detail, with their events.
+    Describe(describe::DescribeArgs),
+    /// Delete objects by file, name, label selector or --all.
+    Delete(delete::DeleteArgs),
+    /// Set the number of replicas of a Deployment or ReplicaSet (the /scale subresource).
+    Scale(scale::ScaleArgs),
+    /// Print the client and server versions.
+    Version(version::VersionArgs),
+}
+
+pub async fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Server(args) => server::run(args).await,
+        Command::Apply(args) => apply::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Get(args) => get::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Describe(args) => describe::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Delete(args) => delete::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Scale(args) => scale::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Version(args) => version::run(&cli.global, args).await,
+    }
+}

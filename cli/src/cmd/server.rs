@@ -1,0 +1,163 @@
+//! `skiff server`: the API server on the embedded SQLite store (or etcd),
+//! plus a kubeconfig that skiff and kubectl can both use.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use skiff_client::Kubeconfig;
+use skiff_store::Store;
+
+use crate::errors::{CliError, CliResult};
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Directory for the state (`state.db`) and the kubeconfig.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Address to serve the API on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:6443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// etcd endpoints (comma list) instead of the embedded store.
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// Key prefix in etcd, so that several clusters can share one etcd.
+    #[arg(long, default_value = "/skiff", value_name = "PREFIX")]
+    pub etcd_prefix: String,
+    /// The range Service cluster IPs are allocated from.
+    #[arg(long, value_name = "CIDR")]
+    pub service_cidr: Option<String>,
+    /// NodePort range, `30000-32767`.
+    #[arg(long, value_name = "FROM-TO")]
+    pub service_node_port_range: Option<String>,
+    /// Where to write the kubeconfig (default DIR/kubeconfig).
+    #[arg(long, value_name = "PATH")]
+    pub write_kubeconfig: Option<PathBuf>,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn parse_port_range(s: &str) -> CliResult<(u16, u16)> {
+    let bad = || {
+        CliError::msg(format!(
+            "invalid --service-node-port-range {s:?}: want FROM-TO"
+        ))
+    };
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let from: u16 = a.trim().parse().map_err(|_| bad())?;
+    let to: u16 = b.trim().parse().map_err(|_| bad())?;
+    if from > to {
+        return Err(bad());
+    }
+    Ok((from, to))
+}
+
+/// The address clients should use: a wildcard listen address is reached on loopback.
+fn client_address(addr: SocketAddr) -> SocketAddr {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
+}
+
+async fn open_store(args: &ServerArgs) -> CliResult<Arc<dyn Store>> {
+    if args.etcd.is_empty() {
+        let path = args.data_dir.join("state.db");
+        let store = skiff_store::sqlite::SqliteStore::open(&path)
+            .map_err(|e| CliError::msg(format!("opening {}: {e}", path.display())))?;
+        tracing::info!(path = %path.display(), "using the embedded SQLite store");
+        Ok(Arc::new(store))
+    } else {
+        let store = skiff_store::etcd::EtcdStore::connect(&args.etcd, &args.etcd_prefix)
+            .await
+            .map_err(|e| {
+                CliError::msg(format!("connecting to etcd {}: {e}", args.etcd.join(",")))
+            })?;
+        tracing::info!(endpoints = %args.etcd.join(","), prefix = %args.etcd_prefix, "using etcd");
+        Ok(Arc::new(store))
+    }
+}
+
+pub async fn run(args: ServerArgs) -> CliResult {
+    init_logging();
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| CliError::msg(format!("creating {}: {e}", args.data_dir.display())))?;
+    let store = open_store(&args).await?;
+    let mut config = skiff_apiserver::ServerConfig::new(args.listen, store);
+    if let Some(cidr) = &args.service_cidr {
+        config.service_cidr = cidr.clone();
+    }
+    if let Some(range) = &args.service_node_port_range {
+        config.node_port_range = parse_port_range(range)?;
+    }
+    let server = skiff_apiserver::start(config)
+        .await
+        .map_err(|e| CliError::msg(format!("starting the API server on {}: {e:#}", args.listen)))?;
+    let addr = server.local_addr();
+    let url = format!("http://{}", client_address(addr));
+    let kubeconfig_path = args
+        .write_kubeconfig
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("kubeconfig"));
+    if let Err(e) = Kubeconfig::single(&url, None, None).write(&kubeconfig_path) {
+        server.shutdown().await;
+        return Err(CliError::msg(e.to_string()));
+    }
+    tracing::info!("skiff API server listening on {url}");
+    tracing::info!(
+        "kubeconfig written to {0}; use it with: export KUBECONFIG={0}",
+        kubeconfig_path.display()
+    );
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Returns on SIGINT or SIGTERM.
+async fn wait_for_signal() -> CliResult {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| CliError::msg(format!("installing a SIGTERM handler: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| CliError::msg(format!("installing a SIGINT handler: {e}")))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("30000-32767").unwrap(), (30000, 32767));
+        assert!(parse_port_range("3-1").is_err());
+        assert!(parse_port_range("x").is_err());
+    }
+
+    #[test]
+    fn wildcard_addresses_become_loopback() {
+        let a: SocketAddr = "0.0.0.0:6443".parse().unwrap();
+        assert_eq!(client_address(a).to_string(), "127.0.0.1:6443");
+        let b: SocketAddr = "127.0.0.2:1".parse().unwrap();
+        assert_eq!(client_address(b), b);
+    }
+}
