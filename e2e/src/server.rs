@@ -47,7 +47,10 @@ impl Server {
                 dir.path().join("server.log"),
             )?));
         if let StoreChoice::Etcd { endpoint, prefix } = &store {
-            cmd.arg("--etcd").arg(endpoint).arg("--etcd-prefix").arg(prefix);
+            cmd.arg("--etcd")
+                .arg(endpoint)
+                .arg("--etcd-prefix")
+                .arg(prefix);
         }
         let child = cmd.spawn().context("starting skiff server")?;
         let mut server = Server {

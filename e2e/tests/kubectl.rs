@@ -74,13 +74,22 @@ fn scenario(version: &str, store: StoreChoice) {
 
     // apply: created, unchanged, configured.
     let out = k.run(&["apply", "-f", deploy]).ok();
-    assert_eq!(out.stdout.trim(), "deployment.apps/nginx-deployment created");
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment created"
+    );
     let out = k.run(&["apply", "-f", deploy]).ok();
-    assert_eq!(out.stdout.trim(), "deployment.apps/nginx-deployment unchanged");
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment unchanged"
+    );
     let changed = dir.path().join("changed.yaml");
     std::fs::write(&changed, CHANGED_DEPLOYMENT).unwrap();
     let out = k.run(&["apply", "-f", changed.to_str().unwrap()]).ok();
-    assert_eq!(out.stdout.trim(), "deployment.apps/nginx-deployment configured");
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment configured"
+    );
     let stored: serde_json::Value = serde_json::from_str(
         &k.run(&["get", "deploy", "nginx-deployment", "-o", "json"])
             .ok()
@@ -96,9 +105,19 @@ fn scenario(version: &str, store: StoreChoice) {
 
     // get: the usual columns; -o yaml.
     let out = k.run(&["get", "deploy"]).ok();
-    let header: Vec<&str> = out.stdout.lines().next().unwrap().split_whitespace().collect();
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
-    assert!(out.stdout.contains("nginx-deployment   0/3"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("nginx-deployment   0/3"),
+        "{}",
+        out.stdout
+    );
     let out = k.run(&["get", "deploy", "-o", "wide"]).ok();
     assert!(out.stdout.contains("CONTAINERS"), "{}", out.stdout);
     assert!(out.stdout.contains("app=nginx"), "{}", out.stdout);
@@ -165,9 +184,7 @@ fn scenario(version: &str, store: StoreChoice) {
     // get pods -w prints a change.
     let (_watch, lines) = k.spawn_lines(&["get", "pods", "-w"]);
     std::thread::sleep(Duration::from_millis(500));
-    let out = k
-        .run_with_stdin(&["apply", "-f", "-"], Some(POD))
-        .ok();
+    let out = k.run_with_stdin(&["apply", "-f", "-"], Some(POD)).ok();
     assert_eq!(out.stdout.trim(), "pod/watched created");
     assert!(
         wait_for_line(&lines, "watched", Duration::from_secs(20)).is_some(),
@@ -176,7 +193,15 @@ fn scenario(version: &str, store: StoreChoice) {
 
     // api-resources lists the kinds, with short names.
     let out = k.run(&["api-resources"]).ok();
-    for needle in ["deployments", "deploy", "replicasets", "pods", "po", "services", "svc"] {
+    for needle in [
+        "deployments",
+        "deploy",
+        "replicasets",
+        "pods",
+        "po",
+        "services",
+        "svc",
+    ] {
         assert!(
             out.stdout.split_whitespace().any(|w| w == needle),
             "api-resources lacks {needle}:\n{}",
@@ -206,7 +231,10 @@ fn scenario(version: &str, store: StoreChoice) {
 
     // delete -f returns once the object is gone.
     let out = k.run(&["delete", "-f", deploy]).ok();
-    assert_eq!(out.stdout.trim(), "deployment.apps \"nginx-deployment\" deleted");
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps \"nginx-deployment\" deleted"
+    );
     k.run(&["get", "deploy", "nginx-deployment"]).failed();
     drop(server);
 }

@@ -70,7 +70,12 @@ fn pod_body(i: usize) -> serde_json::Value {
     })
 }
 
-async fn run_timed<F, Fut>(name: &str, ops: usize, concurrency: usize, op: F) -> anyhow::Result<Figures>
+async fn run_timed<F, Fut>(
+    name: &str,
+    ops: usize,
+    concurrency: usize,
+    op: F,
+) -> anyhow::Result<Figures>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -159,7 +164,9 @@ fn print(rows: &[Figures], anchor: &Figures) {
             f.percentile(0.50).as_secs_f64() * 1e3,
             f.percentile(0.99).as_secs_f64() * 1e3,
             f.per_second() / anchor.per_second(),
-            f.rss_mib.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
+            f.rss_mib
+                .map(|r| format!("{r:.1}"))
+                .unwrap_or_else(|| "-".into()),
         );
     }
 }
