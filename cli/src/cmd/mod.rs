@@ -9,10 +9,13 @@ use clap::{Parser, Subcommand};
 use crate::context::{Ctx, GlobalArgs};
 use crate::errors::CliResult;
 
+pub mod agent;
 pub mod apply;
+pub mod controller;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod rollout;
 pub mod scale;
 pub mod server;
 pub mod version;
@@ -37,6 +40,10 @@ pub enum Command {
     /// Run the API server on an embedded SQLite store (or etcd).
     #[command(alias = "apiserver")]
     Server(server::ServerArgs),
+    /// Run the controllers and the scheduler (leader-elected) against an API server.
+    Controller(controller::ControllerArgs),
+    /// Run a node agent (`--hollow --nodes N`: N hollow nodes in this process).
+    Agent(agent::AgentArgs),
     /// Create or update objects from manifests (client-side apply).
     Apply(apply::ApplyArgs),
     /// List objects, or show some by name.
@@ -47,6 +54,8 @@ pub enum Command {
     Delete(delete::DeleteArgs),
     /// Set the number of replicas of a Deployment or ReplicaSet (the /scale subresource).
     Scale(scale::ScaleArgs),
+    /// Follow or undo a Deployment's rollout.
+    Rollout(rollout::RolloutArgs),
     /// Print the client and server versions.
     Version(version::VersionArgs),
 }
@@ -54,11 +63,14 @@ pub enum Command {
 pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Server(args) => server::run(args).await,
+        Command::Controller(args) => controller::run(&cli.global, args).await,
+        Command::Agent(args) => agent::run(&cli.global, args).await,
         Command::Apply(args) => apply::run(&Ctx::new(&cli.global)?, args).await,
         Command::Get(args) => get::run(&Ctx::new(&cli.global)?, args).await,
         Command::Describe(args) => describe::run(&Ctx::new(&cli.global)?, args).await,
         Command::Delete(args) => delete::run(&Ctx::new(&cli.global)?, args).await,
         Command::Scale(args) => scale::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Rollout(args) => rollout::run(&Ctx::new(&cli.global)?, args).await,
         Command::Version(args) => version::run(&cli.global, args).await,
     }
 }

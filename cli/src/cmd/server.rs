@@ -1,5 +1,6 @@
 //! `skiff server`: the API server on the embedded SQLite store (or etcd),
-//! plus a kubeconfig that skiff and kubectl can both use.
+//! the controllers and the scheduler in the same process, and a kubeconfig
+//! that skiff and kubectl can both use.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,9 +35,14 @@ pub struct ServerArgs {
     /// Where to write the kubeconfig (default DIR/kubeconfig).
     #[arg(long, value_name = "PATH")]
     pub write_kubeconfig: Option<PathBuf>,
+    /// Run only the API server (controllers and scheduler elsewhere: `skiff controller`).
+    #[arg(long)]
+    pub disable_controllers: bool,
+    #[command(flatten)]
+    pub controllers: super::controller::ControllerFlags,
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -103,6 +109,9 @@ pub async fn run(args: ServerArgs) -> CliResult {
     if let Some(range) = &args.service_node_port_range {
         config.node_port_range = parse_port_range(range)?;
     }
+    // The garbage collector runs with the controllers; without it Orphan and
+    // Foreground deletions would wait for ever on their finalizers.
+    config.garbage_collector = !args.disable_controllers;
     let server = skiff_apiserver::start(config)
         .await
         .map_err(|e| CliError::msg(format!("starting the API server on {}: {e:#}", args.listen)))?;
@@ -122,14 +131,28 @@ pub async fn run(args: ServerArgs) -> CliResult {
         kubeconfig_path.display()
     );
 
+    let mut controllers = tokio::task::JoinSet::new();
+    if !args.disable_controllers {
+        let client =
+            skiff_client::Client::from_server(&url).map_err(|e| CliError::msg(e.to_string()))?;
+        let ctx = args.controllers.context(client)?;
+        skiff_controller::manager::start(
+            &ctx,
+            skiff_controller::manager::Parts::all(),
+            &mut controllers,
+        );
+        tracing::info!("controllers and scheduler started");
+    }
+
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    controllers.shutdown().await;
     server.shutdown().await;
     Ok(())
 }
 
 /// Returns on SIGINT or SIGTERM.
-async fn wait_for_signal() -> CliResult {
+pub(crate) async fn wait_for_signal() -> CliResult {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())
         .map_err(|e| CliError::msg(format!("installing a SIGTERM handler: {e}")))?;

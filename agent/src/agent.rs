@@ -1,0 +1,138 @@
+//! `Agent::start`: one node agent (the kubelet's control half) over a
+//! [`Runtime`], and the handle that controls it.
+
+use std::sync::Arc;
+
+use skiff_client::Client;
+
+use crate::config::AgentConfig;
+use crate::engine::{Engine, Scope, Settings};
+use crate::node_state::NodeState;
+use crate::runtime::Runtime;
+
+/// Starts node agents.
+pub struct Agent;
+
+impl Agent {
+    /// Registers the Node (or takes over an existing one of that name),
+    /// starts its Lease, waits briefly for its podCIDR, then syncs the pods
+    /// bound to it. Containers the runtime already runs (a restarted agent)
+    /// are adopted, or removed if their pod is gone. Returns once pods sync.
+    pub async fn start(
+        client: Client,
+        config: AgentConfig,
+        runtime: Arc<dyn Runtime>,
+    ) -> anyhow::Result<AgentHandle> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let settings = Settings {
+            pod_workers: config.pod_workers,
+            api_concurrency: config.api_concurrency,
+            housekeeping_interval: config.housekeeping_interval,
+            heartbeat_workers: 1,
+        };
+        let engine = Engine::start(
+            client.clone(),
+            Scope::Node(config.node_name.clone()),
+            settings,
+        );
+        let node = NodeState::new(config, runtime, client);
+        // Dropped on an error below: that stops the engine.
+        let handle = AgentHandle::new(node.clone(), engine.clone(), true);
+        engine.register(&node).await?;
+        let deadline = tokio::time::Instant::now() + node.config.pod_cidr_wait;
+        node.wait_for_pod_cidr(deadline).await;
+        engine.activate(&node).await;
+        Ok(handle)
+    }
+}
+
+/// A running node agent. Dropping it stops the agent (as [`shutdown`](Self::shutdown)
+/// does, without waiting); the runtime's containers keep running either way.
+pub struct AgentHandle {
+    node: Arc<NodeState>,
+    engine: Arc<Engine>,
+    /// The engine serves this node alone: stopping the node stops it.
+    owns_engine: bool,
+}
+
+impl std::fmt::Debug for AgentHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentHandle")
+            .field("node", &self.node.name)
+            .field("running", &self.is_running())
+            .field("heartbeat_paused", &self.is_heartbeat_paused())
+            .finish()
+    }
+}
+
+impl AgentHandle {
+    pub(crate) fn new(node: Arc<NodeState>, engine: Arc<Engine>, owns_engine: bool) -> AgentHandle {
+        AgentHandle {
+            node,
+            engine,
+            owns_engine,
+        }
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.node.name
+    }
+
+    pub fn config(&self) -> &AgentConfig {
+        &self.node.config
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.node.runtime
+    }
+
+    /// The podCIDR the controller gave the Node, if any yet (pod IPs come
+    /// from `config().fallback_pod_cidr` until it arrives).
+    pub fn pod_cidr(&self) -> Option<String> {
+        self.node.pod_cidr()
+    }
+
+    /// Syncing pods and heartbeating (false once stopped).
+    pub fn is_running(&self) -> bool {
+        self.node.is_active() && !self.engine.is_shut_down()
+    }
+
+    /// Fault injection: the node stops renewing its Lease and writing its
+    /// status, as if cut off; its pods keep being synced.
+    pub fn pause_heartbeat(&self) {
+        self.node.set_heartbeat_paused(true);
+    }
+
+    /// Renews the Lease and fixes the Node's status at once.
+    pub fn resume_heartbeat(&self) {
+        self.node.set_heartbeat_paused(false);
+        self.engine.kick_heartbeat(&self.node.name);
+    }
+
+    pub fn is_heartbeat_paused(&self) -> bool {
+        self.node.heartbeat_paused()
+    }
+
+    fn stop(&self) {
+        self.engine.remove(&self.node.name);
+        if self.owns_engine {
+            self.engine.shutdown_now();
+        }
+    }
+
+    /// Stops the agent and waits for its tasks to end. The Node, its Lease
+    /// and the runtime's containers stay: a new agent on the same runtime
+    /// takes them over.
+    pub async fn shutdown(self) {
+        self.stop();
+        if self.owns_engine {
+            self.engine.shutdown().await;
+        }
+    }
+}
+
+impl Drop for AgentHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
