@@ -3,6 +3,7 @@
 //! kubectl binaries against it with their own HOME (kubectl caches discovery
 //! there). Everything started is stopped on Drop, by PID.
 
+pub mod agent;
 pub mod kubectl;
 pub mod server;
 
@@ -48,4 +49,31 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// Runs the `skiff` CLI with `kubeconfig` to completion: (exit code, stdout, stderr).
+pub fn skiff(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(skiff_bin())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run skiff");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Polls `check` every 100 ms until it is true or `limit` passes.
+pub fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    check()
 }

@@ -28,6 +28,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(store: StoreChoice) -> anyhow::Result<Server> {
+        Server::start_with(store, &[])
+    }
+
+    /// Starts with extra `skiff server` flags (e.g. `--lab-profile`).
+    pub fn start_with(store: StoreChoice, extra: &[&str]) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new().prefix("skiff-e2e-").tempdir()?;
         let data_dir = dir.path().join("data");
         let kubeconfig = dir.path().join("kubeconfig");
@@ -46,6 +51,7 @@ impl Server {
             .stderr(Stdio::from(std::fs::File::create(
                 dir.path().join("server.log"),
             )?));
+        cmd.args(extra);
         if let StoreChoice::Etcd { endpoint, prefix } = &store {
             cmd.arg("--etcd")
                 .arg(endpoint)
