@@ -174,6 +174,8 @@ fn print(rows: &[Figures], anchor: &Figures) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    // reqwest is built without a default TLS stack; it wants a provider even for http.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     println!(
         "bench-api: {} Pods, {} concurrent clients, one run per case",
         args.objects, args.concurrency
@@ -181,15 +183,20 @@ async fn main() -> anyhow::Result<()> {
     let etcd = EtcdServer::start()?;
     let anchor = raw_etcd_puts(&etcd.endpoint(), &args).await?;
 
-    let sqlite = Server::start(StoreChoice::Sqlite)?;
+    // The API alone: no scheduler reacting to 10,000 unschedulable pods.
+    let api_only = ["--disable-controllers"];
+    let sqlite = Server::start_with(StoreChoice::Sqlite, &api_only)?;
     let idle_rss = rss_mib(sqlite.pid());
     let on_sqlite = api_creates(&sqlite, "API create (SQLite)", &args).await?;
     drop(sqlite);
 
-    let on_etcd_server = Server::start(StoreChoice::Etcd {
-        endpoint: etcd.endpoint(),
-        prefix: "/bench".into(),
-    })?;
+    let on_etcd_server = Server::start_with(
+        StoreChoice::Etcd {
+            endpoint: etcd.endpoint(),
+            prefix: "/bench".into(),
+        },
+        &api_only,
+    )?;
     let on_etcd = api_creates(&on_etcd_server, "API create (etcd)", &args).await?;
     drop(on_etcd_server);
 
