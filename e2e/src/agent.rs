@@ -7,6 +7,13 @@ use anyhow::Context;
 use crate::server::Server;
 use crate::skiff_bin;
 
+/// The agents' timings: `--lab-profile` (seconds) or Kubernetes' defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Lab,
+    Default,
+}
+
 pub struct HollowAgents {
     child: Child,
     log: tempfile::NamedTempFile,
@@ -15,10 +22,23 @@ pub struct HollowAgents {
 impl HollowAgents {
     /// Starts `nodes` hollow nodes (lab profile) against `server`.
     pub fn start(server: &Server, nodes: usize) -> anyhow::Result<HollowAgents> {
+        HollowAgents::start_with(server, nodes, Profile::Lab)
+    }
+
+    /// Starts `nodes` hollow nodes with the given timings against `server`.
+    pub fn start_with(
+        server: &Server,
+        nodes: usize,
+        profile: Profile,
+    ) -> anyhow::Result<HollowAgents> {
         let log = tempfile::NamedTempFile::new()?;
-        let child = Command::new(skiff_bin())
-            .args(["agent", "--hollow", "--lab-profile", "--nodes"])
-            .arg(nodes.to_string())
+        let mut cmd = Command::new(skiff_bin());
+        cmd.args(["agent", "--hollow", "--nodes"])
+            .arg(nodes.to_string());
+        if profile == Profile::Lab {
+            cmd.arg("--lab-profile");
+        }
+        let child = cmd
             .arg("--kubeconfig")
             .arg(&server.kubeconfig)
             .stdin(Stdio::null())
@@ -31,6 +51,24 @@ impl HollowAgents {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits until the agent process says all its nodes run (registered,
+    /// podCIDRs awaited, pods syncing): Nodes are Ready before that.
+    pub fn wait_running(&mut self, limit: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if self.log().contains("hollow nodes running") {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("skiff agent exited ({status}):\n{}", self.log());
+            }
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!("skiff agent not running after {limit:?}:\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// What the agents logged so far (for failure messages).

@@ -4,7 +4,11 @@
 //! there). Everything started is stopped on Drop, by PID.
 
 pub mod agent;
+pub mod controller;
 pub mod kubectl;
+pub mod metrics;
+pub mod podwatch;
+pub mod procstat;
 pub mod server;
 
 use std::path::PathBuf;
