@@ -16,6 +16,7 @@ mod body;
 mod continue_token;
 mod discovery;
 mod errors;
+mod faults;
 mod filter;
 mod handlers;
 mod health;
@@ -51,6 +52,8 @@ use crate::registry::Registry;
 use crate::state::{AppState, Settings};
 use crate::watch_cache::{CacheSettings, WatchCache};
 
+pub use crate::faults::{FAULT_HEADER, Faults, WriteFilter, WriteVerb};
+
 /// How the API server runs.
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -68,6 +71,8 @@ pub struct ServerConfig {
     /// `Foreground` deletions add the `orphan`/`foregroundDeletion`
     /// finalizers (without one they would never be removed).
     pub garbage_collector: bool,
+    /// Fault injection for tests (see [`Faults`]); `None` in production.
+    pub faults: Option<Arc<Faults>>,
 }
 
 impl ServerConfig {
@@ -81,6 +86,7 @@ impl ServerConfig {
             compaction_interval: Duration::from_secs(60),
             compaction_keep_revisions: 10_000,
             garbage_collector: false,
+            faults: None,
         }
     }
 }
@@ -177,6 +183,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             bookmark_interval: Duration::from_secs(10),
         },
         shutdown: shutdown_rx.clone(),
+        faults: config.faults.clone(),
     });
     let compactor = AbortOnDrop(skiff_store::compactor::spawn_compactor(
         store.clone(),
@@ -197,7 +204,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
 /// table, so they all go to one dispatcher.
 fn router(state: Arc<AppState>) -> Router {
     let metrics = state.metrics.clone();
-    Router::new()
+    let faults = state.faults.clone();
+    let router = Router::new()
         .route("/version", get(version::version))
         .route("/healthz", get(health::live))
         .route("/livez", get(health::live))
@@ -208,7 +216,13 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/openapi/v3/{*path}", get(openapi::v3_document))
         .fallback(handlers::dispatch)
         .method_not_allowed_fallback(|| async { ApiError(method_not_allowed()) })
-        .with_state(state)
+        .with_state(state);
+    // Only a test server pays for fault injection.
+    let router = match faults {
+        Some(f) => router.layer(axum::middleware::from_fn_with_state(f, faults::inject)),
+        None => router,
+    };
+    router
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,

@@ -24,4 +24,6 @@ pub struct AppState {
     pub settings: Settings,
     /// Becomes true when the server stops: open watches end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Injected faults (tests only).
+    pub faults: Option<Arc<crate::faults::Faults>>,
 }

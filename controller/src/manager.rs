@@ -99,10 +99,22 @@ pub async fn run_with_leader_election(
     parts: Parts,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let elector = LeaderElector::new(
-        client,
-        LeaderElectionConfig::new("kube-system", "skiff-controller", identity),
-    )?;
+    let election = LeaderElectionConfig::new("kube-system", "skiff-controller", identity);
+    run_with_leader_election_config(client, election, make_context, parts, shutdown).await
+}
+
+/// [`run_with_leader_election`] with the Lease and its timings given (tests
+/// shorten them so that a failover takes seconds).
+pub async fn run_with_leader_election_config(
+    client: Client,
+    election: LeaderElectionConfig,
+    make_context: impl Fn() -> Context,
+    parts: Parts,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let identity = election.identity.clone();
+    let identity = identity.as_str();
+    let elector = LeaderElector::new(client, election)?;
     let mut leading = elector.subscribe();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let campaign = async {

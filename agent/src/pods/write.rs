@@ -124,8 +124,19 @@ pub async fn delete_pod(engine: &Engine, pod: &Pod) -> anyhow::Result<()> {
     };
     match result {
         Ok(_) => Ok(()),
-        // Gone, or a new pod of the same name: either way ours is gone.
-        Err(e) if e.is_not_found() || e.is_conflict() => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        // A failed uid precondition (a new pod of that name: ours is gone)
+        // is a 409, and so is a write that lost a race: look which.
+        Err(e) if e.is_conflict() => match api.get_opt(pod.metadata.name_str()).await? {
+            Some(p) if p.metadata.uid == pod.metadata.uid => {
+                Err(anyhow::Error::new(e).context(format!(
+                    "deleting pod {}/{}",
+                    pod.metadata.namespace_str(),
+                    pod.metadata.name_str()
+                )))
+            }
+            _ => Ok(()),
+        },
         Err(e) => Err(anyhow::Error::new(e).context(format!(
             "deleting pod {}/{}",
             pod.metadata.namespace_str(),

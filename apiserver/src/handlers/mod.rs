@@ -88,7 +88,7 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
 
 /// The Kubernetes verb of a request (as metrics name it), `None` when the
 /// path does not serve the method.
-fn verb(method: &Method, path: &ResourcePath, q: &Query) -> Option<&'static str> {
+pub(crate) fn verb(method: &Method, path: &ResourcePath, q: &Query) -> Option<&'static str> {
     let watch = q.flag("watch").unwrap_or(false);
     Some(
         match (method.as_str(), path.name.is_some(), path.subresource) {

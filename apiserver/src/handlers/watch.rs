@@ -31,6 +31,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{Ctx, render};
 use crate::errors::{ApiResult, too_old};
+use crate::faults::WatchKill;
 use crate::filter::Filter;
 use crate::negotiate::Rendering;
 use crate::registry::decode_at;
@@ -62,7 +63,14 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
     };
     let subscription = ctx.state.watch_cache.subscribe(rt, from).await?;
 
-    let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
+    let mut kill = WatchKill::none();
+    if let Some(faults) = &ctx.state.faults {
+        kill = faults.watch_kill();
+        let (delayed_tx, delayed_rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
+        crate::faults::delay_events(faults.clone(), rt.plural, rx, delayed_tx);
+        rx = delayed_rx;
+    }
     let writer = Writer {
         tx,
         rt,
@@ -82,9 +90,9 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
                     oldest,
                     "watch older than the cache: reading the store's history"
                 );
-                from_store(&state, writer, filter, from, options).await;
+                from_store(&state, writer, filter, from, options, kill).await;
             }
-            cached => from_cache(&state, writer, filter, cached, from, options).await,
+            cached => from_cache(&state, writer, filter, cached, from, options, kill).await,
         }
     });
 
@@ -213,6 +221,7 @@ async fn from_cache(
     subscription: Subscription,
     from: Option<Revision>,
     opts: StreamOptions,
+    mut kill: WatchKill,
 ) {
     let (mut live, kind, mut client_rv): (
         broadcast::Receiver<Arc<CachedEvent>>,
@@ -286,6 +295,7 @@ async fn from_cache(
             _ = tokio::time::sleep_until(deadline), if opts.deadline.is_some() => return,
             _ = w.tx.closed() => return,
             _ = shutdown.changed() => return,
+            _ = kill.fired() => return,
         }
     }
 }
@@ -298,6 +308,7 @@ async fn from_store(
     filter: Filter,
     from: Revision,
     opts: StreamOptions,
+    mut kill: WatchKill,
 ) {
     let store = &state.registry.store;
     let prefix = filter.storage_prefix(w.rt);
@@ -398,6 +409,7 @@ async fn from_store(
             _ = tokio::time::sleep_until(deadline), if opts.deadline.is_some() => return,
             _ = w.tx.closed() => return,
             _ = shutdown.changed() => return,
+            _ = kill.fired() => return,
         }
     }
 }

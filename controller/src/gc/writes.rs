@@ -105,17 +105,24 @@ pub async fn remove_finalizer(ctx: &Context, item: &Item, finalizer: &str) -> Re
     .await
 }
 
-/// Deletes `item` (only that object: a uid precondition) with `policy`.
+/// Deletes `item` with `policy`: only that object (a uid precondition), and
+/// only as the graph saw it (a resourceVersion precondition). The graph
+/// may lag: an owner's deletion can arrive before the change that let its
+/// dependent go (an orphaning), and a decision made on the old owner
+/// references must not delete the object.
 pub async fn delete(ctx: &Context, item: &Item, policy: PropagationPolicy) -> Result<(), Error> {
     let params = DeleteParams {
         propagation_policy: Some(policy),
         precondition_uid: Some(item.uid.clone()),
+        precondition_resource_version: Some(item.resource_version.clone())
+            .filter(|v| !v.is_empty()),
         ..Default::default()
     };
     match api_for(ctx, item).delete(&item.name, &params).await {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
-        // The uid precondition failed: a new object has the name; ours is gone.
+        // A precondition failed: a new object has the name (ours is gone),
+        // or ours changed since the graph saw it (decide again).
         Err(e) if e.is_conflict() => match api_for(ctx, item).get_opt(&item.name).await? {
             Some(v) if uid_of(&v) == item.uid => Err(e),
             _ => Ok(()),

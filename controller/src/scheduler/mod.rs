@@ -221,12 +221,15 @@ impl Scheduler {
                 self.recorder
                     .publish(pod.as_ref(), EventType::Normal, "Scheduled", message);
             }
-            // Bound meanwhile, being deleted, or gone: nothing left to do.
-            Err(e) if e.is_conflict() || e.is_not_found() => {
+            // Gone: nothing left to do.
+            Err(e) if e.is_not_found() => {
                 tracing::debug!(pod = %key, error = %e, "binding refused; dropping the pod");
                 let wake = self.shared.lock().bind_failed(&key, &uid, &node, false);
                 self.shared.wake_if(wake);
             }
+            // A 409 (bound meanwhile, being deleted, or a write that lost a
+            // race) and anything else: decide again later. The retry skips
+            // a pod the cache shows bound or deleting by then.
             Err(e) => {
                 tracing::warn!(pod = %key, node = %node, error = %e, "binding failed; retrying");
                 let wake = self.shared.lock().bind_failed(&key, &uid, &node, false);
