@@ -2,7 +2,7 @@
 # Installs the Debian packages skiff builds and tests with (root, Debian/Ubuntu).
 # Idempotent: installs only what is missing.
 set -euo pipefail
-packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client jq curl ca-certificates)
+packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client jq curl ca-certificates busybox-static zstd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,184 @@
+//! Content-addressed blobs under `<root>/blobs/sha256/<hex>`.
+//!
+//! A blob is written to a temporary file in the same filesystem, its digest checked, then
+//! renamed into place: a reader never sees a partial or unverified blob.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{self, Digest, DigestWriter};
+use crate::error::{Error, IoContext, Result};
+
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (creating if needed) the blob store under `root`.
+    pub fn open(root: &Path) -> Result<BlobStore> {
+        let dir = root.join("blobs").join("sha256");
+        let tmp = root.join("blobs").join("tmp");
+        fs::create_dir_all(&dir).at("create", &dir)?;
+        fs::create_dir_all(&tmp).at("create", &tmp)?;
+        Ok(BlobStore { dir, tmp })
+    }
+
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join(digest.hex())
+    }
+
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// Stores what `reader` yields if its sha256 is `expected`; a mismatch leaves nothing.
+    pub fn put(&self, expected: &Digest, reader: impl Read) -> Result<PathBuf> {
+        if self.contains(expected) {
+            return Ok(self.path(expected));
+        }
+        let (tmp, actual, _) = self.write_temp(reader)?;
+        digest::verify("blob", expected, &actual)?;
+        self.commit(tmp, &actual)
+    }
+
+    /// Stores what `reader` yields under whatever its digest turns out to be.
+    pub fn put_unverified(&self, reader: impl Read) -> Result<(Digest, u64)> {
+        let (tmp, digest, size) = self.write_temp(reader)?;
+        self.commit(tmp, &digest)?;
+        Ok((digest, size))
+    }
+
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
+        Ok(self.put_unverified(bytes)?.0)
+    }
+
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        let path = self.path(digest);
+        File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound(format!("blob {digest}")),
+            _ => Error::io_at("open", &path, e),
+        })
+    }
+
+    /// Reads a whole (small) blob: manifests, indexes and configs.
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open_blob(digest)?
+            .read_to_end(&mut bytes)
+            .at("read", &self.path(digest))?;
+        Ok(bytes)
+    }
+
+    pub fn size(&self, digest: &Digest) -> Result<u64> {
+        let path = self.path(digest);
+        Ok(fs::metadata(&path).at("stat", &path)?.len())
+    }
+
+    pub fn remove(&self, digest: &Digest) -> Result<()> {
+        let path = self.path(digest);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io_at("remove", &path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every stored blob; stray names that are not digests are skipped.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).at("list", &self.dir)? {
+            let entry = entry.at("list", &self.dir)?;
+            if let Some(d) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            {
+                out.push(d);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes temporary files left by a crash (call only when no write is running).
+    pub fn clear_temp(&self) -> Result<()> {
+        for entry in fs::read_dir(&self.tmp).at("list", &self.tmp)? {
+            let path = entry.at("list", &self.tmp)?.path();
+            fs::remove_file(&path).at("remove", &path)?;
+        }
+        Ok(())
+    }
+
+    fn write_temp(&self, mut reader: impl Read) -> Result<(tempfile::NamedTempFile, Digest, u64)> {
+        let tmp =
+            tempfile::NamedTempFile::new_in(&self.tmp).at("create temp file in", &self.tmp)?;
+        let mut writer = DigestWriter::new(io::BufWriter::new(tmp));
+        io::copy(&mut reader, &mut writer).map_err(|e| Error::io("write blob", e))?;
+        let (buf, digest, size) = writer.finish();
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| Error::io("write blob", e.into_error()))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync blob", e))?;
+        Ok((tmp, digest, size))
+    }
+
+    fn commit(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<PathBuf> {
+        let path = self.path(digest);
+        tmp.persist(&path)
+            .map_err(|e| Error::io_at("rename blob to", &path, e.error))?;
+        // Blobs are immutable: read-only makes accidental edits fail loudly.
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o444))
+            .at("chmod", &path)?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_verifies_and_is_idempotent() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(root.path()).unwrap();
+        let d = Digest::of_bytes(b"hello");
+        let p = store.put(&d, &b"hello"[..]).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"hello");
+        assert!(store.contains(&d));
+        store.put(&d, &b"hello"[..]).unwrap();
+        assert_eq!(store.list().unwrap(), vec![d.clone()]);
+        assert_eq!(store.read(&d).unwrap(), b"hello");
+        assert_eq!(store.size(&d).unwrap(), 5);
+        store.remove(&d).unwrap();
+        assert!(!store.contains(&d));
+        assert!(matches!(store.read(&d), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn mismatch_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(root.path()).unwrap();
+        let d = Digest::of_bytes(b"expected");
+        let err = store.put(&d, &b"tampered"[..]).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(
+            fs::read_dir(root.path().join("blobs/tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn unverified_put_names_by_content() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(root.path()).unwrap();
+        let (d, n) = store.put_unverified(&b"abc"[..]).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(d, Digest::of_bytes(b"abc"));
+        assert!(root.path().join("blobs/sha256").join(d.hex()).is_file());
+    }
+}
