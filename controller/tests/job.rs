@@ -3,12 +3,14 @@
 
 mod in_process;
 
+use futures::StreamExt;
 use in_process::*;
 use serde_json::json;
 use skiff_api::batch::{Job, JobStatus};
 use skiff_api::core::{Event, Pod};
-use skiff_client::{Api, DeleteParams, ListParams};
-use skiff_controller::job::{self, TRACKING_FINALIZER};
+use skiff_client::{Api, DeleteParams, ListParams, WatchEvent};
+use skiff_controller::job::{self, TRACKING_FINALIZER, Uncounted};
+use tokio::task::JoinHandle;
 
 async fn create_job(c: &Cluster, name: &str, spec: serde_json::Value) -> Job {
     let mut spec = spec;
@@ -60,6 +62,70 @@ fn condition(s: &JobStatus, type_: &str) -> Option<(String, Option<String>)> {
         .map(|c| (c.type_.clone(), c.reason.clone()))
 }
 
+/// What a finished Job's counts must be when `final_type` appears.
+struct Final {
+    final_type: &'static str,
+    interim: &'static str,
+    succeeded: i32,
+    failed: i32,
+}
+
+/// Watches `job` from its creation until `end.final_type` appears, checking
+/// at every MODIFIED event that the final condition never shows before the
+/// counts are final: with it, `succeeded`/`failed` hold every finished pod
+/// and nothing is left in `uncountedTerminatedPods`. Returns the number of
+/// MODIFIED events seen.
+fn watch_job_counts(c: &Cluster, created: &Job, end: Final) -> JoinHandle<usize> {
+    let api: Api<Job> = Api::namespaced(c.client.clone(), "default");
+    let name = created.metadata.name_str().to_string();
+    let from = created.metadata.resource_version.clone().unwrap();
+    tokio::spawn(async move {
+        let lp = ListParams::default().fields(&format!("metadata.name={name}"));
+        let mut events = api.watch(&lp, &from).await.unwrap();
+        let mut modified = 0;
+        let mut last = (0, 0);
+        let watching = async {
+            while let Some(event) = events.next().await {
+                let job = match event.unwrap() {
+                    WatchEvent::Modified(job) => job,
+                    WatchEvent::Bookmark { .. } => continue,
+                    other => panic!("unexpected {} event", other.type_name()),
+                };
+                modified += 1;
+                let s = job.status.unwrap_or_default();
+                let counts = (s.succeeded.unwrap_or(0), s.failed.unwrap_or(0));
+                assert!(
+                    counts.0 >= last.0 && counts.1 >= last.1,
+                    "counts went back: {last:?} then {counts:?}"
+                );
+                last = counts;
+                if condition(&s, end.final_type).is_none() {
+                    continue;
+                }
+                let uncounted = Uncounted::of(&s);
+                assert_eq!(
+                    (counts, &uncounted),
+                    ((end.succeeded, end.failed), &Uncounted::default()),
+                    "{} before every finished pod was counted: {s:?}",
+                    end.final_type
+                );
+                assert!(
+                    condition(&s, end.interim).is_some(),
+                    "{} without {} first",
+                    end.final_type,
+                    end.interim
+                );
+                return;
+            }
+            panic!("the watch ended before {}", end.final_type);
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), watching)
+            .await
+            .unwrap_or_else(|_| panic!("no {} within 20 s", end.final_type));
+        modified
+    })
+}
+
 async fn event_reasons(c: &Cluster, name: &str) -> Vec<String> {
     let events: Api<Event> = Api::namespaced(c.client.clone(), "default");
     let all = events.list(&ListParams::default()).await.unwrap().items;
@@ -92,6 +158,16 @@ async fn wait_running(c: &Cluster, job: &str, n: usize, max: usize) -> Vec<Strin
 async fn completions_three_parallelism_two() {
     let c = Cluster::start(&[job::start]).await;
     let created = create_job(&c, "work", json!({"completions": 3, "parallelism": 2})).await;
+    let watcher = watch_job_counts(
+        &c,
+        &created,
+        Final {
+            final_type: "Complete",
+            interim: "SuccessCriteriaMet",
+            succeeded: 3,
+            failed: 0,
+        },
+    );
     let first = wait_running(&c, "work", 2, 2).await;
     // The pods: from the template, controlled by the Job, tracked.
     let pod = &pods_of(&c, "work").await[0];
@@ -129,11 +205,9 @@ async fn completions_three_parallelism_two() {
     for p in &second {
         finish(&c, p, "Succeeded").await;
     }
-    let s = wait_for("the Job complete", 15, || async {
-        let s = status(&c, "work").await;
-        condition(&s, "Complete").map(|_| s)
-    })
-    .await;
+    // Every status the Job went through, up to Complete, was consistent.
+    assert!(watcher.await.unwrap() >= 3);
+    let s = status(&c, "work").await;
     assert_eq!(
         condition(&s, "Complete").unwrap().1.as_deref(),
         Some("CompletionsReached")
@@ -141,19 +215,16 @@ async fn completions_three_parallelism_two() {
     assert!(condition(&s, "SuccessCriteriaMet").is_some());
     assert!(s.completion_time.is_some());
     assert_eq!(s.active, Some(0));
-    wait_until("three succeeded, counted, finalizers off", 15, || async {
-        let s = status(&c, "work").await;
-        let pods = pods_of(&c, "work").await;
-        s.succeeded == Some(3)
-            && pods.len() == 3
-            && pods.iter().all(|p| {
-                !p.metadata
-                    .finalizers
-                    .iter()
-                    .any(|f| f == TRACKING_FINALIZER)
-            })
-    })
-    .await;
+    // Complete comes after the counting: the finalizers are already off.
+    assert_eq!(s.succeeded, Some(3));
+    let pods = pods_of(&c, "work").await;
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().all(|p| {
+        !p.metadata
+            .finalizers
+            .iter()
+            .any(|f| f == TRACKING_FINALIZER)
+    }));
     let reasons = event_reasons(&c, "work").await;
     assert_eq!(
         reasons.iter().filter(|r| *r == "SuccessfulCreate").count(),
@@ -192,7 +263,17 @@ async fn completions_three_parallelism_two() {
 #[tokio::test]
 async fn backoff_limit_one_fails_after_two_failures() {
     let c = Cluster::start(&[job::start]).await;
-    create_job(&c, "flaky", json!({"backoffLimit": 1})).await;
+    let created = create_job(&c, "flaky", json!({"backoffLimit": 1})).await;
+    let watcher = watch_job_counts(
+        &c,
+        &created,
+        Final {
+            final_type: "Failed",
+            interim: "FailureTarget",
+            succeeded: 0,
+            failed: 2,
+        },
+    );
     let first = wait_running(&c, "flaky", 1, 1).await;
     finish(&c, &first[0], "Failed").await;
     let second = wait_for("a retry", 15, || async {
@@ -211,11 +292,9 @@ async fn backoff_limit_one_fails_after_two_failures() {
         "one failure is within the limit"
     );
     finish(&c, &second, "Failed").await;
-    let s = wait_for("the Job failed", 15, || async {
-        let s = status(&c, "flaky").await;
-        condition(&s, "Failed").map(|_| s)
-    })
-    .await;
+    // Every status the Job went through, up to Failed, was consistent.
+    assert!(watcher.await.unwrap() >= 3);
+    let s = status(&c, "flaky").await;
     assert_eq!(
         condition(&s, "Failed").unwrap().1.as_deref(),
         Some("BackoffLimitExceeded")
@@ -226,10 +305,7 @@ async fn backoff_limit_one_fails_after_two_failures() {
         Some("Job has reached the specified backoff limit")
     );
     assert!(condition(&s, "Complete").is_none());
-    wait_until("two failures counted", 15, || async {
-        status(&c, "flaky").await.failed == Some(2)
-    })
-    .await;
+    assert_eq!((s.failed, s.succeeded), (Some(2), Some(0)));
     assert!(running(&pods_of(&c, "flaky").await).is_empty());
     assert_eq!(
         pods_of(&c, "flaky").await.len(),

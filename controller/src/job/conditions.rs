@@ -1,5 +1,7 @@
 //! Job conditions: set with transition times, and which one says the Job
-//! is over.
+//! is over. A Job ends in two steps, as in Kubernetes: first the interim
+//! `FailureTarget` or `SuccessCriteriaMet` (the outcome is decided), then,
+//! once every finished pod is counted, `Failed` or `Complete`.
 
 use skiff_api::batch::{JobCondition, JobStatus};
 use skiff_api::meta::Time;
@@ -20,6 +22,33 @@ fn is_true(status: &JobStatus, type_: &str) -> bool {
 /// `Complete` or `Failed` when the Job is over.
 pub fn finished(status: &JobStatus) -> Option<&'static str> {
     [COMPLETE, FAILED].into_iter().find(|t| is_true(status, t))
+}
+
+/// The final condition a decided Job is waiting to get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    /// `Failed` or `Complete`.
+    pub type_: &'static str,
+    pub reason: String,
+    pub message: String,
+}
+
+/// What `FailureTarget` (or else `SuccessCriteriaMet`) decided: the final
+/// condition keeps the interim one's reason and message.
+pub fn ending(status: &JobStatus) -> Option<Ending> {
+    [(FAILURE_TARGET, FAILED), (SUCCESS_CRITERIA_MET, COMPLETE)]
+        .into_iter()
+        .find_map(|(interim, type_)| {
+            let c = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == interim && c.status == "True")?;
+            Some(Ending {
+                type_,
+                reason: c.reason.clone().unwrap_or_default(),
+                message: c.message.clone().unwrap_or_default(),
+            })
+        })
 }
 
 pub fn suspended(status: &JobStatus) -> bool {
@@ -77,5 +106,29 @@ mod tests {
         assert!(!suspended(&s));
         set(&mut s, FAILED, true, "BackoffLimitExceeded", "x", t1);
         assert_eq!(finished(&s), Some(FAILED));
+    }
+
+    #[test]
+    fn the_interim_condition_names_the_final_one() {
+        let mut s = JobStatus::default();
+        let t = Time::now();
+        assert_eq!(ending(&s), None);
+        set(
+            &mut s,
+            SUCCESS_CRITERIA_MET,
+            true,
+            "CompletionsReached",
+            "m",
+            t,
+        );
+        assert_eq!(ending(&s).unwrap().type_, COMPLETE);
+        assert_eq!(finished(&s), None, "not over until counted");
+        set(&mut s, FAILURE_TARGET, true, "DeadlineExceeded", "late", t);
+        let end = ending(&s).unwrap();
+        assert_eq!(
+            (end.type_, end.reason.as_str()),
+            (FAILED, "DeadlineExceeded")
+        );
+        assert_eq!(end.message, "late");
     }
 }

@@ -2,7 +2,9 @@
 //! (`parallelism` at a time), or fails: more than `backoffLimit` failed
 //! pods, or `activeDeadlineSeconds` passed since `startTime` (on
 //! `ctx.clock`). Pods are counted exactly once through the tracking
-//! finalizer (see [`tracking`]). `suspend` deletes the active pods.
+//! finalizer (see [`tracking`]); `Failed`/`Complete` come only after
+//! `FailureTarget`/`SuccessCriteriaMet` and once every finished pod is
+//! counted (see [`conditions`]). `suspend` deletes the active pods.
 //! Not supported: `completionMode: Indexed`, `podFailurePolicy`,
 //! `ttlSecondsAfterFinished`, and the back-off delay between failed pods.
 //!
@@ -134,7 +136,7 @@ struct Plan {
     create: usize,
     /// Finished pods whose tracking finalizer may go once `status` is stored.
     release: Vec<Arc<Pod>>,
-    events: Vec<(EventType, &'static str, String)>,
+    events: Vec<(EventType, String, String)>,
     recheck: Option<Duration>,
 }
 
@@ -178,7 +180,7 @@ async fn sync_job(
         expectations.wrote_status(&uid, written.metadata.resource_version.as_deref());
     }
     for (kind, reason, message) in plan.events {
-        ctx.recorder.publish(&*job, kind, reason, message);
+        ctx.recorder.publish(&*job, kind, &reason, message);
     }
     // The status holding the uncounted pods is stored: their finalizers may go.
     for pod in &plan.release {
@@ -246,9 +248,11 @@ fn plan(ctx: &Context, job: &Job, owned: &[Arc<Pod>]) -> Plan {
     let now_t = Time::from(now);
     let mut status = job.status.clone().unwrap_or_default();
     let over = conditions::finished(&status).is_some();
+    let decided = conditions::ending(&status);
     let suspend = job.spec.suspend == Some(true);
     let deleting = job.metadata.deletion_timestamp.is_some();
-    let t = tracking::tally(&status, owned, !over && !suspend && !deleting);
+    let running = !over && decided.is_none() && !suspend && !deleting;
+    let t = tracking::tally(&status, owned, running);
     status.succeeded = Some(t.succeeded);
     status.failed = Some(t.failed);
     status.uncounted_terminated_pods = Some(t.uncounted.to_value());
@@ -272,59 +276,51 @@ fn plan(ctx: &Context, job: &Job, owned: &[Arc<Pod>]) -> Plan {
         plan.status = status;
         return plan;
     }
+    if let Some(end) = decided {
+        // The outcome is known: no more pods, and the final condition
+        // once the last finished ones are counted.
+        plan.delete = t.active.clone();
+        end_when_counted(&mut plan, &mut status, &t, &end, now_t);
+        plan.status = status;
+        return plan;
+    }
     let spec = &job.spec;
     let succeeded = t.total_succeeded();
     let deadline = spec
         .active_deadline_seconds
         .zip(status.start_time)
         .map(|(secs, start)| start.0 + chrono::Duration::seconds(secs));
-    let fail = |plan: &mut Plan, status: &mut JobStatus, reason: &'static str, message: &str| {
-        conditions::set(status, FAILURE_TARGET, true, reason, message, now_t);
-        conditions::set(status, FAILED, true, reason, message, now_t);
-        plan.delete = t.active.clone();
-        plan.events
-            .push((EventType::Warning, reason, message.to_string()));
-    };
     let complete = match spec.completions {
         Some(c) => succeeded >= c,
         None => succeeded > 0 && t.active.is_empty(),
     };
-    if t.total_failed() > spec.backoff_limit.unwrap_or(6) {
-        fail(
-            &mut plan,
-            &mut status,
+    let outcome = if t.total_failed() > spec.backoff_limit.unwrap_or(6) {
+        Some((
+            FAILURE_TARGET,
             "BackoffLimitExceeded",
             "Job has reached the specified backoff limit",
-        );
+        ))
     } else if deadline.is_some_and(|d| now >= d) {
-        fail(
-            &mut plan,
-            &mut status,
+        Some((
+            FAILURE_TARGET,
             "DeadlineExceeded",
             "Job was active longer than specified deadline",
-        );
+        ))
     } else if complete {
-        let message = "Reached expected number of succeeded pods";
-        conditions::set(
-            &mut status,
+        Some((
             SUCCESS_CRITERIA_MET,
-            true,
             "CompletionsReached",
-            message,
-            now_t,
-        );
-        conditions::set(
-            &mut status,
-            COMPLETE,
-            true,
-            "CompletionsReached",
-            message,
-            now_t,
-        );
-        status.completion_time = Some(now_t);
+            "Reached expected number of succeeded pods",
+        ))
+    } else {
+        None
+    };
+    if let Some((interim, reason, message)) = outcome {
+        conditions::set(&mut status, interim, true, reason, message, now_t);
         plan.delete = t.active.clone();
-        plan.events
-            .push((EventType::Normal, "Completed", "Job completed".into()));
+        if let Some(end) = conditions::ending(&status) {
+            end_when_counted(&mut plan, &mut status, &t, &end, now_t);
+        }
     } else if suspend {
         if !conditions::suspended(&status) {
             conditions::set(
@@ -335,8 +331,11 @@ fn plan(ctx: &Context, job: &Job, owned: &[Arc<Pod>]) -> Plan {
                 "Job suspended",
                 now_t,
             );
-            plan.events
-                .push((EventType::Normal, "Suspended", "Job suspended".into()));
+            plan.events.push((
+                EventType::Normal,
+                "Suspended".into(),
+                "Job suspended".into(),
+            ));
         }
         plan.delete = t.active.clone();
     } else {
@@ -350,7 +349,7 @@ fn plan(ctx: &Context, job: &Job, owned: &[Arc<Pod>]) -> Plan {
                 now_t,
             );
             plan.events
-                .push((EventType::Normal, "Resumed", "Job resumed".into()));
+                .push((EventType::Normal, "Resumed".into(), "Job resumed".into()));
             status.start_time = Some(now_t); // the deadline counts from the resumption
         }
         let start = *status.start_time.get_or_insert(now_t);
@@ -378,4 +377,104 @@ fn plan(ctx: &Context, job: &Job, owned: &[Arc<Pod>]) -> Plan {
     }
     plan.status = status;
     plan
+}
+
+/// Adds the final condition (and, for `Complete`, `completionTime`) and its
+/// event, but only once the counts are final: nothing in
+/// `uncountedTerminatedPods`, and no pod left running or holding the
+/// tracking finalizer (a pod deleted just now may still report a phase that
+/// would be counted). Until then a reader of a finished Job could see
+/// `succeeded`/`failed` short; the pod events that follow bring the Job back.
+fn end_when_counted(
+    plan: &mut Plan,
+    status: &mut JobStatus,
+    t: &Tally,
+    end: &conditions::Ending,
+    now: Time,
+) {
+    let settled = t.uncounted == Uncounted::default() && t.to_release.is_empty();
+    if !settled || !t.active.is_empty() {
+        return;
+    }
+    conditions::set(status, end.type_, true, &end.reason, &end.message, now);
+    let event = if end.type_ == COMPLETE {
+        status.completion_time = Some(now);
+        (
+            EventType::Normal,
+            "Completed".into(),
+            "Job completed".into(),
+        )
+    } else {
+        (EventType::Warning, end.reason.clone(), end.message.clone())
+    };
+    plan.events.push(event);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decided() -> (JobStatus, conditions::Ending) {
+        let mut status = JobStatus::default();
+        let (reason, message) = ("BackoffLimitExceeded", "limit");
+        conditions::set(
+            &mut status,
+            FAILURE_TARGET,
+            true,
+            reason,
+            message,
+            Time::now(),
+        );
+        let end = conditions::ending(&status).unwrap();
+        (status, end)
+    }
+
+    #[test]
+    fn the_final_condition_waits_for_the_last_count() {
+        let (mut status, end) = decided();
+        let mut plan = Plan::default();
+        let waiting = Tally {
+            failed: 1,
+            uncounted: Uncounted {
+                failed: vec!["last".into()],
+                ..Uncounted::default()
+            },
+            to_release: vec![Arc::new(Pod::default())],
+            ..Tally::default()
+        };
+        end_when_counted(&mut plan, &mut status, &waiting, &end, Time::now());
+        assert_eq!(conditions::finished(&status), None);
+        assert!(plan.events.is_empty());
+
+        let counted = Tally {
+            failed: 2,
+            ..Tally::default()
+        };
+        end_when_counted(&mut plan, &mut status, &counted, &end, Time::now());
+        assert_eq!(conditions::finished(&status), Some(FAILED));
+        let failed = status.conditions.iter().find(|c| c.type_ == FAILED);
+        assert_eq!(
+            failed.unwrap().reason.as_deref(),
+            Some("BackoffLimitExceeded")
+        );
+        assert_eq!(plan.events[0].1, "BackoffLimitExceeded");
+        assert!(status.completion_time.is_none());
+    }
+
+    #[test]
+    fn a_pod_still_running_or_held_keeps_the_job_open() {
+        let (mut status, end) = decided();
+        let mut plan = Plan::default();
+        let running = Tally {
+            active: vec![Arc::new(Pod::default())],
+            ..Tally::default()
+        };
+        end_when_counted(&mut plan, &mut status, &running, &end, Time::now());
+        let held = Tally {
+            to_release: vec![Arc::new(Pod::default())],
+            ..Tally::default()
+        };
+        end_when_counted(&mut plan, &mut status, &held, &end, Time::now());
+        assert_eq!(conditions::finished(&status), None);
+    }
 }

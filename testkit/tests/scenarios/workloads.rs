@@ -226,15 +226,10 @@ async fn a_job_whose_pods_succeed_completes() {
         })
         .await
         .unwrap();
-    assert!(done.status.unwrap().completion_time.is_some());
-    // As for failures: the last success may be counted just after.
-    let status = c
-        .wait_for(CONVERGE, "the successes counted", || async {
-            let s = jobs.get("ok").await.ok()?.status?;
-            (s.succeeded == Some(3)).then_some(s)
-        })
-        .await
-        .unwrap();
+    // Complete comes only once every success is counted.
+    let status = done.status.unwrap();
+    assert!(status.completion_time.is_some());
+    assert_eq!(status.succeeded, Some(3), "{status:?}");
     assert_eq!(status.failed.unwrap_or(0), 0);
     let pods = c
         .api::<Pod>(NS)
@@ -285,15 +280,9 @@ async fn a_job_whose_pods_crash_fails_at_its_backoff_limit() {
         condition(&failed, "Failed").unwrap().1,
         "BackoffLimitExceeded"
     );
-    // The last failure may still be on its way from uncountedTerminatedPods
-    // into the count when the condition appears.
-    let status = c
-        .wait_for(CONVERGE, "the failures counted", || async {
-            let s = jobs.get("doomed").await.ok()?.status?;
-            (s.failed == Some(2)).then_some(s)
-        })
-        .await
-        .unwrap();
+    // Failed comes only once every failure is counted.
+    let status = failed.status.unwrap();
+    assert_eq!(status.failed, Some(2), "{status:?}");
     assert_eq!(status.succeeded.unwrap_or(0), 0);
 }
 
