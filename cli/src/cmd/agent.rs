@@ -28,7 +28,7 @@ pub struct AgentArgs {
 pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
     if !args.hollow {
         return Err(CliError::msg(
-            "error: this build runs hollow nodes only (`skiff agent --hollow --nodes N`); \
+            "this build runs hollow nodes only (`skiff agent --hollow --nodes N`); \
              the Linux container runtime arrives with the real-containers milestone",
         ));
     }
@@ -40,7 +40,7 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
     }
     let fleet = start_hollow_fleet(ctx.client.clone(), args.nodes, &args.name_prefix, config)
         .await
-        .map_err(|e| CliError::msg(format!("error: starting hollow nodes: {e:#}")))?;
+        .map_err(|e| CliError::msg(format!("starting hollow nodes: {e:#}")))?;
     tracing::info!(nodes = fleet.len(), prefix = %args.name_prefix, "hollow nodes running");
     super::server::wait_for_signal().await?;
     tracing::info!("shutting down hollow nodes");

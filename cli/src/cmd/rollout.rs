@@ -125,7 +125,7 @@ async fn status(ctx: &Ctx, args: StatusArgs) -> CliResult {
     // Fail early, with kubectl's message, when the Deployment does not exist.
     api.get(&name)
         .await
-        .map_err(|e| CliError::msg(describe_client_error(&e, None)))?;
+        .map_err(|e| CliError::Raw(describe_client_error(&e, None)))?;
     let follow = async {
         let params = ListParams::default().fields(&format!("metadata.name={name}"));
         let mut events = std::pin::pin!(watcher(api.clone(), params));
@@ -157,7 +157,7 @@ async fn status(ctx: &Ctx, args: StatusArgs) -> CliResult {
                     println!("deployment {name:?} successfully rolled out");
                     return Ok(());
                 }
-                Err(message) => return Err(CliError::msg(format!("error: {message}"))),
+                Err(message) => return Err(CliError::msg(message)),
             }
         }
         Ok(())
@@ -167,7 +167,7 @@ async fn status(ctx: &Ctx, args: StatusArgs) -> CliResult {
     } else {
         match tokio::time::timeout(timeout, follow).await {
             Ok(result) => result,
-            Err(_) => Err(CliError::msg("error: timed out waiting for the condition")),
+            Err(_) => Err(CliError::msg("timed out waiting for the condition")),
         }
     }
 }
@@ -181,9 +181,9 @@ async fn undo(ctx: &Ctx, args: UndoArgs) -> CliResult {
             Ok(())
         }
         Err(skiff_controller::deployment::RollbackError::Api(e)) => {
-            Err(CliError::msg(describe_client_error(&e, None)))
+            Err(CliError::Raw(describe_client_error(&e, None)))
         }
-        Err(e) => Err(CliError::msg(format!("error: {e}"))),
+        Err(e) => Err(CliError::msg(e.to_string())),
     }
 }
 
