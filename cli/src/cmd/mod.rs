@@ -15,6 +15,7 @@ pub mod controller;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod image;
 pub mod rollout;
 pub mod scale;
 pub mod server;
@@ -56,6 +57,9 @@ pub enum Command {
     Scale(scale::ScaleArgs),
     /// Follow or undo a Deployment's rollout.
     Rollout(rollout::RolloutArgs),
+    /// Import, list and remove images in the node's image store (`--root`, default
+    /// /var/lib/skiff/images); no API server involved.
+    Image(image::ImageArgs),
     /// Print the client and server versions.
     Version(version::VersionArgs),
 }
@@ -71,6 +75,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Delete(args) => delete::run(&Ctx::new(&cli.global)?, args).await,
         Command::Scale(args) => scale::run(&Ctx::new(&cli.global)?, args).await,
         Command::Rollout(args) => rollout::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Image(args) => image::run(args),
         Command::Version(args) => version::run(&cli.global, args).await,
     }
 }
