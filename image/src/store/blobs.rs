@@ -87,19 +87,7 @@ impl BlobStore {
 
     /// Every stored blob; stray names that are not digests are skipped.
     pub fn list(&self) -> Result<Vec<Digest>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir).at("list", &self.dir)? {
-            let entry = entry.at("list", &self.dir)?;
-            if let Some(d) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| Digest::from_hex(n).ok())
-            {
-                out.push(d);
-            }
-        }
-        out.sort();
-        Ok(out)
+        super::list_digests(&self.dir)
     }
 
     /// Removes temporary files left by a crash (call only when no write is running).

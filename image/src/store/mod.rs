@@ -5,3 +5,27 @@ pub mod blobs;
 pub mod layers;
 pub mod lock;
 pub mod records;
+
+use std::fs;
+use std::path::Path;
+
+use crate::digest::Digest;
+use crate::error::{IoContext, Result};
+
+/// The digests named by the entries of `dir` (blob files or layer
+/// directories), sorted; stray names that are not digests are skipped.
+pub(crate) fn list_digests(dir: &Path) -> Result<Vec<Digest>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).at("list", dir)? {
+        let entry = entry.at("list", dir)?;
+        if let Some(d) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| Digest::from_hex(n).ok())
+        {
+            out.push(d);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
