@@ -17,4 +17,5 @@ pub mod manager;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
+pub mod run;
 pub mod scheduler;

@@ -22,9 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use skiff_api::batch::{CRONJOBS, CronJob, CronSchedule, Job};
 use skiff_api::meta::Time;
-use skiff_client::runtime::{
-    Action, BY_CONTROLLER_UID, Controller, ObjectExt, ObjectKey, WorkQueue,
-};
+use skiff_client::runtime::{Action, BY_CONTROLLER_UID, ObjectExt, ObjectKey, WorkQueue};
 use skiff_client::{Api, DeleteParams, Error, EventType};
 use tokio::task::JoinSet;
 
@@ -32,11 +30,10 @@ pub use jobs::{SCHEDULED_TIMESTAMP_ANNOTATION, beyond_history, job_for, job_name
 pub use schedule::{Due, TOO_MANY_MISSED, most_recent};
 
 use crate::context::Context;
+use crate::run::{requeue_on_conflict, spawn_workers};
 
 /// Longest wait before a CronJob is looked at again.
 pub const CLOCK_RECHECK: Duration = Duration::from_secs(1);
-/// How soon a write that lost a race is retried (from a fresher cache).
-const CONFLICT_RETRY: Duration = Duration::from_millis(50);
 
 /// Time zones that are UTC (the only one schedules run in here).
 const UTC_ZONES: [&str; 4] = ["UTC", "Etc/UTC", "GMT", "Etc/GMT"];
@@ -65,22 +62,11 @@ pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
             }
         }
     });
-    let ctx = ctx.clone();
-    tasks.spawn(async move {
-        let reported: Arc<Reported> = Arc::default();
-        ctx.informers.wait_synced().await;
-        Controller::new(queue)
-            .named("cronjob")
-            .run(ctx.config.workers, move |key: ObjectKey| {
-                let (ctx, reported) = (ctx.clone(), reported.clone());
-                async move {
-                    match reconcile(&ctx, &reported, &key).await {
-                        Err(e) if e.is_conflict() => Ok(Action::RequeueAfter(CONFLICT_RETRY)),
-                        other => other,
-                    }
-                }
-            })
-            .await;
+    let reported: Arc<Reported> = Arc::default();
+    let worker_ctx = ctx.clone();
+    spawn_workers(ctx, tasks, "cronjob", queue, move |key: ObjectKey| {
+        let (ctx, reported) = (worker_ctx.clone(), reported.clone());
+        async move { requeue_on_conflict(reconcile(&ctx, &reported, &key).await) }
     });
 }
 

@@ -36,7 +36,7 @@ use skiff_api::apps::{DEPLOYMENTS, Deployment, REPLICASETS, ReplicaSet};
 use skiff_api::core::Pod;
 use skiff_api::meta::LabelSelector;
 use skiff_client::runtime::{
-    Action, BY_CONTROLLER_UID, Cache, Controller, Event, ObjectExt, ObjectKey, WorkQueue,
+    Action, BY_CONTROLLER_UID, Cache, Event, ObjectExt, ObjectKey, WorkQueue,
 };
 use skiff_client::{Api, EventType};
 use tokio::task::JoinSet;
@@ -48,6 +48,7 @@ use self::sync::Sync;
 use crate::context::Context;
 use crate::replicaset::claim::{self, Claim};
 use crate::replicaset::pods::controller_ref;
+use crate::run::spawn_workers;
 
 /// Name of the controller in logs.
 pub const NAME: &str = "deployment-controller";
@@ -70,16 +71,9 @@ pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
     });
     let queue = WorkQueue::new();
     controller.register_handlers(&queue);
-    let workers = ctx.config.workers;
-    tasks.spawn(async move {
-        controller.ctx.informers.wait_synced().await;
-        Controller::new(queue)
-            .named(NAME)
-            .run(workers, move |key: ObjectKey| {
-                let controller = controller.clone();
-                async move { controller.reconcile(&key).await }
-            })
-            .await;
+    spawn_workers(ctx, tasks, NAME, queue, move |key: ObjectKey| {
+        let controller = controller.clone();
+        async move { controller.reconcile(&key).await }
     });
 }
 

@@ -7,23 +7,20 @@ mod subsets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use skiff_api::core::{Endpoints, Pod, Service};
 use skiff_api::meta::ObjectMeta;
-use skiff_client::runtime::{Action, Controller, Event, ObjectExt, ObjectKey, WorkQueue};
+use skiff_client::runtime::{Action, Event, ObjectExt, ObjectKey, WorkQueue};
 use skiff_client::{Api, DeleteParams};
 use tokio::task::JoinSet;
 
 pub use subsets::{desired_subsets, pod_ready, resolve_target_port, selects};
 
 use crate::context::Context;
+use crate::run::{CONFLICT_RETRY, requeue_on_conflict, spawn_workers};
 
 /// Label Kubernetes puts on the Endpoints of a headless Service.
 pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
-
-/// How soon a write that lost a race is retried (from a fresher cache).
-const CONFLICT_RETRY: Duration = Duration::from_millis(50);
 
 pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
     let queue: WorkQueue<ObjectKey> = WorkQueue::new();
@@ -90,23 +87,16 @@ pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
             }
         }
     });
-    let ctx = ctx.clone();
-    tasks.spawn(async move {
-        ctx.informers.wait_synced().await;
-        Controller::new(queue)
-            .named("endpoints")
-            .run(ctx.config.workers, move |key: ObjectKey| {
-                let ctx = ctx.clone();
-                async move {
-                    match reconcile(&ctx, &key).await {
-                        Err(e) if e.is_conflict() || e.is_already_exists() => {
-                            Ok(Action::RequeueAfter(CONFLICT_RETRY))
-                        }
-                        other => other,
-                    }
-                }
-            })
-            .await;
+    let worker_ctx = ctx.clone();
+    spawn_workers(ctx, tasks, "endpoints", queue, move |key: ObjectKey| {
+        let ctx = worker_ctx.clone();
+        async move {
+            // AlreadyExists too: a create raced another writer, like a conflict.
+            match reconcile(&ctx, &key).await {
+                Err(e) if e.is_already_exists() => Ok(Action::RequeueAfter(CONFLICT_RETRY)),
+                other => requeue_on_conflict(other),
+            }
+        }
     });
 }
 

@@ -27,13 +27,14 @@ use skiff_api::Object;
 use skiff_api::apps::{DEPLOYMENTS, REPLICASETS};
 use skiff_api::batch::{CRONJOBS, JOBS};
 use skiff_api::core::{ENDPOINTS, PODS, SERVICES};
-use skiff_client::runtime::{Action, Controller, WorkQueue};
+use skiff_client::runtime::WorkQueue;
 use tokio::task::JoinSet;
 
 pub use graph::{Graph, Item, Kind};
 
 use crate::context::Context;
 use crate::informers::Informer;
+use crate::run::{requeue_on_conflict, spawn_workers};
 
 /// Set by the API server on an `Orphan` deletion.
 pub const ORPHAN_FINALIZER: &str = "orphan";
@@ -51,8 +52,6 @@ pub const WATCHED: [&skiff_api::ResourceType; 7] = [
     &ENDPOINTS,
 ];
 
-/// How soon a write that lost a race is retried (from a fresher cache).
-const CONFLICT_RETRY: Duration = Duration::from_millis(50);
 /// While an owner waits for its dependents, look again this often even if
 /// no event comes (a dependent of a kind nobody watches, a lost event).
 const WAITING_RECHECK: Duration = Duration::from_secs(5);
@@ -110,22 +109,12 @@ pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
     watch(&i.cronjobs, Kind(&CRONJOBS), &collector);
     watch(&i.services, Kind(&SERVICES), &collector);
     watch(&i.endpoints, Kind(&ENDPOINTS), &collector);
-    let ctx = ctx.clone();
-    tasks.spawn(async move {
-        ctx.informers.wait_synced().await;
-        Controller::new(queue)
-            .named("garbage-collector")
-            .run(ctx.config.workers, move |uid: String| {
-                let (ctx, collector) = (ctx.clone(), collector.clone());
-                async move {
-                    match collect::reconcile(&ctx, &collector, &uid).await {
-                        Err(e) if e.is_conflict() => Ok(Action::RequeueAfter(CONFLICT_RETRY)),
-                        other => other,
-                    }
-                }
-            })
-            .await;
-    });
+    let worker_ctx = ctx.clone();
+    let reconcile = move |uid: String| {
+        let (ctx, collector) = (worker_ctx.clone(), collector.clone());
+        async move { requeue_on_conflict(collect::reconcile(&ctx, &collector, &uid).await) }
+    };
+    spawn_workers(ctx, tasks, "garbage-collector", queue, reconcile);
 }
 
 /// Keeps the graph in step with one kind's informer, queueing what each

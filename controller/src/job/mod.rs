@@ -23,9 +23,7 @@ use futures::future::join_all;
 use skiff_api::batch::{JOBS, Job, JobStatus};
 use skiff_api::core::Pod;
 use skiff_api::meta::Time;
-use skiff_client::runtime::{
-    Action, BY_CONTROLLER_UID, Controller, ObjectExt, ObjectKey, WorkQueue,
-};
+use skiff_client::runtime::{Action, BY_CONTROLLER_UID, ObjectExt, ObjectKey, WorkQueue};
 use skiff_client::{Api, Error, EventType};
 use tokio::task::JoinSet;
 
@@ -34,6 +32,7 @@ pub use pods::pod_for;
 pub use tracking::{Outcome, TRACKING_FINALIZER, Tally, Uncounted, outcome, tally};
 
 use crate::context::Context;
+use crate::run::{requeue_on_conflict, spawn_workers};
 use expectations::Expectations;
 
 /// What the Job controller's queue holds.
@@ -45,8 +44,6 @@ pub enum JobKey {
     Pod(ObjectKey),
 }
 
-/// How soon a write that lost a race is retried (from a fresher cache).
-const CONFLICT_RETRY: Duration = Duration::from_millis(50);
 /// Longest wait before a Job waiting on the clock is looked at again.
 pub const CLOCK_RECHECK: Duration = Duration::from_secs(1);
 
@@ -72,26 +69,16 @@ pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
             }
         }
     });
-    let ctx = ctx.clone();
-    tasks.spawn(async move {
-        let expectations = Arc::new(Expectations::default());
-        ctx.informers.wait_synced().await;
-        Controller::new(queue)
-            .named("job")
-            .run(ctx.config.workers, move |key: JobKey| {
-                let (ctx, expectations) = (ctx.clone(), expectations.clone());
-                async move {
-                    let result = match &key {
-                        JobKey::Job(k) => sync_job(&ctx, &expectations, k).await,
-                        JobKey::Pod(k) => release_pod(&ctx, k).await,
-                    };
-                    match result {
-                        Err(e) if e.is_conflict() => Ok(Action::RequeueAfter(CONFLICT_RETRY)),
-                        other => other,
-                    }
-                }
+    let expectations = Arc::new(Expectations::default());
+    let worker_ctx = ctx.clone();
+    spawn_workers(ctx, tasks, "job", queue, move |key: JobKey| {
+        let (ctx, expectations) = (worker_ctx.clone(), expectations.clone());
+        async move {
+            requeue_on_conflict(match &key {
+                JobKey::Job(k) => sync_job(&ctx, &expectations, k).await,
+                JobKey::Pod(k) => release_pod(&ctx, k).await,
             })
-            .await;
+        }
     });
 }
 

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 pub use cidr::{Cidr, SubnetSet};
 
 use crate::context::Context;
+use crate::run::CONFLICT_RETRY;
 
 /// Starts the allocator (a no-op, logged, when the configured CIDRs are invalid).
 pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
@@ -201,6 +202,3 @@ async fn reconcile(
         Err(e) => Err(e),
     }
 }
-
-/// How soon a write that lost a race is retried (from a fresher cache).
-const CONFLICT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);

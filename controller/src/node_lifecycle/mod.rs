@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use skiff_api::core::Node;
 use skiff_api::meta::Time;
-use skiff_client::runtime::{Action, Controller, WorkQueue};
+use skiff_client::runtime::{Action, WorkQueue};
 use skiff_client::{Api, EventType};
 use tokio::task::JoinSet;
 
@@ -32,12 +32,10 @@ pub use health::{Heartbeat, Heartbeats, ready_status, silent_conditions};
 pub use taints::{NO_EXECUTE, NOT_READY, UNREACHABLE, reconcile_taints, tolerates};
 
 use crate::context::Context;
+use crate::run::{requeue_on_conflict, spawn_workers};
 
 /// Namespace of the nodes' heartbeat Leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
-
-/// How soon a write that lost a race is retried (from a fresher cache).
-const CONFLICT_RETRY: Duration = Duration::from_millis(50);
 
 /// What the controller remembers between looks.
 pub(crate) struct Monitor {
@@ -90,26 +88,15 @@ pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
             }
         }
     });
-    let ctx = ctx.clone();
-    tasks.spawn(async move {
-        let monitor = Arc::new(Monitor {
-            heartbeats: Mutex::default(),
-            missing_since: Mutex::default(),
-            evictions: Mutex::new(TokenBucket::new(ctx.config.eviction_rate_per_second)),
-        });
-        ctx.informers.wait_synced().await;
-        Controller::new(queue)
-            .named("node-lifecycle")
-            .run(ctx.config.workers, move |name: String| {
-                let (ctx, monitor) = (ctx.clone(), monitor.clone());
-                async move {
-                    match reconcile(&ctx, &monitor, &name).await {
-                        Err(e) if e.is_conflict() => Ok(Action::RequeueAfter(CONFLICT_RETRY)),
-                        other => other,
-                    }
-                }
-            })
-            .await;
+    let monitor = Arc::new(Monitor {
+        heartbeats: Mutex::default(),
+        missing_since: Mutex::default(),
+        evictions: Mutex::new(TokenBucket::new(ctx.config.eviction_rate_per_second)),
+    });
+    let worker_ctx = ctx.clone();
+    spawn_workers(ctx, tasks, "node-lifecycle", queue, move |name: String| {
+        let (ctx, monitor) = (worker_ctx.clone(), monitor.clone());
+        async move { requeue_on_conflict(reconcile(&ctx, &monitor, &name).await) }
     });
 }
 

@@ -28,7 +28,7 @@ use skiff_api::core::Pod;
 use skiff_api::meta::LabelSelector;
 use skiff_client::Api;
 use skiff_client::runtime::{
-    Action, BY_CONTROLLER_UID, Cache, Controller, Event, ObjectExt, ObjectKey, WorkQueue,
+    Action, BY_CONTROLLER_UID, Cache, Event, ObjectExt, ObjectKey, WorkQueue,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -38,6 +38,7 @@ use self::expectations::Expectations;
 use self::pods::{controller_ref, deletion_order, is_active};
 use self::status::{StatusWriter, Written};
 use crate::context::Context;
+use crate::run::spawn_workers;
 
 pub use self::manage::{BURST_REPLICAS, MAX_IN_FLIGHT};
 
@@ -88,16 +89,9 @@ pub fn start(ctx: &Context, tasks: &mut JoinSet<()>) {
     });
     let queue = WorkQueue::new();
     controller.register_handlers(&queue);
-    let workers = ctx.config.workers;
-    tasks.spawn(async move {
-        controller.ctx.informers.wait_synced().await;
-        Controller::new(queue)
-            .named(NAME)
-            .run(workers, move |key: ObjectKey| {
-                let controller = controller.clone();
-                async move { controller.reconcile(&key).await }
-            })
-            .await;
+    spawn_workers(ctx, tasks, NAME, queue, move |key: ObjectKey| {
+        let controller = controller.clone();
+        async move { controller.reconcile(&key).await }
     });
 }
 
