@@ -173,8 +173,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local_addr = listener.local_addr()?;
+    let watch_cache = WatchCache::new(store.clone(), CacheSettings::default(), shutdown_rx.clone());
+    // Creates check their namespace against the namespaces' watch cache.
+    let namespace_view = watch_cache
+        .kind(&skiff_api::core::NAMESPACES)
+        .await
+        .map_err(|s| anyhow::anyhow!("starting the namespace cache: {}", s.message))?;
+    registry.set_namespace_view(namespace_view);
     let state = Arc::new(AppState {
-        watch_cache: WatchCache::new(store.clone(), CacheSettings::default(), shutdown_rx.clone()),
+        watch_cache,
         registry,
         metrics: metrics.clone(),
         settings: Settings {

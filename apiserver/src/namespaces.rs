@@ -43,16 +43,33 @@ pub async fn ensure_defaults(registry: &Registry) -> Result<(), Status> {
 }
 
 /// Writes into `namespace` need it to exist (404) and not be terminating (403).
+///
+/// Answered from the namespaces' watch cache when it knows the namespace
+/// (like Kubernetes' NamespaceLifecycle admission); a miss (absent, or
+/// created a moment ago and its event not applied yet) is read from the
+/// store, and so is a namespace this server is emptying or has just removed,
+/// so that the cache lagging behind a deletion cannot let a create in after
+/// the finalizer's last pass. A create that slips past a deletion made on
+/// another server lands while that server's finalizer is usually still
+/// looping (it repeats until the namespace is empty) and goes with the rest.
 pub async fn check_open(
     registry: &Registry,
     namespace: &str,
     rt: &ResourceType,
     name: &str,
 ) -> Result<(), Status> {
-    let Some(ns) = registry.try_get(&NAMESPACES, None, namespace).await? else {
-        return Err(Status::namespace_not_found(namespace));
+    let cached = registry
+        .namespace_view()
+        .filter(|_| !registry.needs_live_namespace_lookup(namespace))
+        .and_then(|view| view.object(&NAMESPACES.storage_key(None, namespace)));
+    let terminating = match cached {
+        Some(ns) => value::is_being_deleted(&ns),
+        None => match registry.try_get(&NAMESPACES, None, namespace).await? {
+            Some(ns) => value::is_being_deleted(&ns.object),
+            None => return Err(Status::namespace_not_found(namespace)),
+        },
     };
-    if value::is_being_deleted(&ns.object) {
+    if terminating {
         let mut s = Status::forbidden(format!(
             "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
             rt.qualified_plural()

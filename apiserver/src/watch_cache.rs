@@ -96,6 +96,17 @@ struct KindState {
 }
 
 impl KindCache {
+    /// The object stored at `key` as of the last applied event; `None` when
+    /// the cache has not seen it (absent, or its event not applied yet).
+    pub fn object(&self, key: &str) -> Option<Arc<Value>> {
+        self.state
+            .lock()
+            .expect("watch cache lock")
+            .objects
+            .get(key)
+            .cloned()
+    }
+
     /// The revision the cache has caught up to.
     pub fn latest(&self) -> Revision {
         self.state.lock().expect("watch cache lock").latest
@@ -144,7 +155,7 @@ impl WatchCache {
     }
 
     /// The cache of `rt`, started on first use.
-    async fn kind(&self, rt: &ResourceType) -> Result<Arc<KindCache>, Status> {
+    pub(crate) async fn kind(&self, rt: &ResourceType) -> Result<Arc<KindCache>, Status> {
         let prefix = rt.storage_prefix();
         let mut kinds = self.kinds.lock().await;
         if let Some(k) = kinds.get(&prefix) {
@@ -488,6 +499,19 @@ mod tests {
             cache.subscribe(rt, Some(20)).await.unwrap(),
             Subscription::Replay { .. }
         ));
+    }
+
+    #[test]
+    fn object_lookups_follow_the_applied_events() {
+        let (kind, settings) = kind_with(3);
+        assert!(kind.object("a").is_none());
+        apply(&kind, event(EventType::Added, "a", 2), settings);
+        assert_eq!(
+            kind.object("a").unwrap()["metadata"]["resourceVersion"],
+            "2"
+        );
+        apply(&kind, event(EventType::Deleted, "a", 3), settings);
+        assert!(kind.object("a").is_none());
     }
 
     #[test]

@@ -11,8 +11,9 @@ mod delete;
 mod list;
 mod update;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use skiff_api::{ResourceType, Status};
@@ -21,6 +22,7 @@ use skiff_store::{KeyValue, Revision, Store};
 use crate::allocators::Allocators;
 use crate::errors::plain_store_error;
 use crate::value;
+use crate::watch_cache::KindCache;
 
 pub use delete::{DeleteOptions, DeleteOutcome};
 pub use list::{ListPage, ListRequest};
@@ -29,6 +31,11 @@ pub use update::{ModifyOptions, UpdateMode};
 /// How many times a write that lost a race with another writer is redone
 /// when the client did not pin a `resourceVersion`.
 pub const CONFLICT_RETRIES: usize = 8;
+
+/// How long after this server finished removing a namespace creates into
+/// it still read the namespace from the store: the namespace cache may not
+/// have applied the removal yet.
+const LIVE_LOOKUP_AFTER_FINALIZE: Duration = Duration::from_secs(10);
 
 /// An object as read from the store, `metadata.resourceVersion` filled in.
 #[derive(Debug, Clone)]
@@ -53,6 +60,11 @@ pub struct Registry {
     pub garbage_collector: bool,
     /// Namespaces whose contents a background task is deleting.
     finalizing: Mutex<HashSet<String>>,
+    /// The watch cache of namespaces, so that a create need not read its
+    /// namespace from the store (set once the server starts it).
+    namespace_view: OnceLock<Arc<KindCache>>,
+    /// When this server's cleanup of each namespace last ended.
+    finalized_at: Mutex<HashMap<String, Instant>>,
     /// Itself, for background tasks started from `&self` methods.
     me: Weak<Registry>,
     /// Becomes true when the server stops; background tasks end then.
@@ -71,6 +83,8 @@ impl Registry {
             allocators,
             garbage_collector,
             finalizing: Mutex::new(HashSet::new()),
+            namespace_view: OnceLock::new(),
+            finalized_at: Mutex::new(HashMap::new()),
             me: me.clone(),
             shutdown,
         })
@@ -89,7 +103,41 @@ impl Registry {
             .insert(namespace.to_string())
     }
 
+    /// Whether a create into `namespace` must read it from the store rather
+    /// than trust the namespace cache: this server is emptying it, or
+    /// finished doing so too recently for the cache to be sure to know.
+    pub(crate) fn needs_live_namespace_lookup(&self, namespace: &str) -> bool {
+        if self
+            .finalizing
+            .lock()
+            .expect("finalizing lock")
+            .contains(namespace)
+        {
+            return true;
+        }
+        self.finalized_at
+            .lock()
+            .expect("finalized_at lock")
+            .get(namespace)
+            .is_some_and(|at| at.elapsed() < LIVE_LOOKUP_AFTER_FINALIZE)
+    }
+
+    /// Serves namespace lookups of creates from `view` from now on.
+    pub(crate) fn set_namespace_view(&self, view: Arc<KindCache>) {
+        // Set once at start; a second call would change nothing.
+        let _ = self.namespace_view.set(view);
+    }
+
+    pub(crate) fn namespace_view(&self) -> Option<&Arc<KindCache>> {
+        self.namespace_view.get()
+    }
+
     pub(crate) fn done_finalizing(&self, namespace: &str) {
+        {
+            let mut finalized = self.finalized_at.lock().expect("finalized_at lock");
+            finalized.retain(|_, at| at.elapsed() < LIVE_LOOKUP_AFTER_FINALIZE);
+            finalized.insert(namespace.to_string(), Instant::now());
+        }
         self.finalizing
             .lock()
             .expect("finalizing lock")
