@@ -29,6 +29,7 @@ mod query;
 mod registry;
 mod routes;
 mod state;
+pub mod testing;
 mod value;
 mod version;
 mod watch_cache;

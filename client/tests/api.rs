@@ -1,19 +1,18 @@
 //! The client against a real in-process API server (SQLite store in a temp dir).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 use skiff_api::core::ConfigMap;
 use skiff_api::meta::ObjectMeta;
-use skiff_apiserver::{RunningServer, ServerConfig};
+use skiff_apiserver::RunningServer;
+use skiff_apiserver::testing::{EmbeddedServer, start_embedded};
 use skiff_client::{
     Api, Client, DeleteOutcome, DeleteParams, DynamicApi, Error, Kubeconfig, ListParams, Patch,
     WatchEvent,
 };
-use skiff_store::sqlite::SqliteStore;
 
 struct TestServer {
     server: Option<RunningServer>,
@@ -23,11 +22,8 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), Arc::new(store));
-        let server = skiff_apiserver::start(config).await.unwrap();
-        let client = Client::from_server(&format!("http://{}", server.local_addr())).unwrap();
+        let EmbeddedServer { server, url, dir } = start_embedded(|_| {}).await.unwrap();
+        let client = Client::from_server(&url).unwrap();
         TestServer {
             server: Some(server),
             client,

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use skiff_api::core::{Event, Node, Pod};
-use skiff_apiserver::{RunningServer, ServerConfig};
+use skiff_apiserver::RunningServer;
+use skiff_apiserver::testing::{EmbeddedServer, start_embedded};
 use skiff_client::{Api, Client, ListParams, Patch};
 use skiff_controller::clock::SystemClock;
 use skiff_controller::config::ControllerConfig;
 use skiff_controller::context::Context;
 use skiff_controller::scheduler;
-use skiff_store::sqlite::SqliteStore;
 use tokio::task::JoinSet;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -30,11 +30,8 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-        let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), Arc::new(store));
-        let server = skiff_apiserver::start(config).await.unwrap();
-        let client = Client::from_server(&format!("http://{}", server.local_addr())).unwrap();
+        let EmbeddedServer { server, url, dir } = start_embedded(|_| {}).await.unwrap();
+        let client = Client::from_server(&url).unwrap();
         Cluster {
             client,
             ctx: None,

@@ -12,13 +12,13 @@ use skiff_api::Object;
 use skiff_api::apps::Deployment;
 use skiff_api::coordination::Lease;
 use skiff_api::core::Pod;
-use skiff_apiserver::{Faults, RunningServer, ServerConfig};
+use skiff_apiserver::testing::{EmbeddedServer, start_embedded};
+use skiff_apiserver::{Faults, RunningServer};
 use skiff_client::{Api, Client};
 use skiff_controller::clock::{FakeClock, SharedClock, SystemClock};
 use skiff_controller::config::ControllerConfig;
 use skiff_controller::context::Context;
 use skiff_controller::manager::Parts;
-use skiff_store::sqlite::SqliteStore;
 
 use crate::controllers::{Controllers, ElectionTimings, LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE};
 use crate::invariants::{ObjectWatch, PodSnapshot, PodWatch, Snapshot};
@@ -147,16 +147,16 @@ impl ClusterBuilder {
 
     /// Starts everything; returns once the nodes are registered.
     pub async fn start(self) -> anyhow::Result<Cluster> {
-        let dir = tempfile::tempdir().context("creating the cluster's temp dir")?;
-        let store = SqliteStore::open(&dir.path().join("state.db")).context("opening SQLite")?;
         let faults = self.faults.unwrap_or_default();
-        let mut server_config = ServerConfig::new("127.0.0.1:0".parse()?, Arc::new(store));
-        server_config.garbage_collector = self.controller_config.garbage_collector;
-        server_config.faults = Some(faults.clone());
-        let server = skiff_apiserver::start(server_config)
-            .await
-            .context("starting the API server")?;
-        let server_url = format!("http://{}", server.local_addr());
+        let EmbeddedServer {
+            server,
+            url: server_url,
+            dir,
+        } = start_embedded(|c| {
+            c.garbage_collector = self.controller_config.garbage_collector;
+            c.faults = Some(faults.clone());
+        })
+        .await?;
         let client = Client::from_server(&server_url).context("building the client")?;
 
         let fake_clock = self.fake_clock.map(FakeClock::new);

@@ -5,15 +5,14 @@
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_agent::{AgentConfig, Capacity};
 use skiff_api::core::{Container, EnvVar, Pod, PodSpec};
 use skiff_api::meta::ObjectMeta;
-use skiff_apiserver::{RunningServer, ServerConfig};
+use skiff_apiserver::RunningServer;
+use skiff_apiserver::testing::{EmbeddedServer, start_embedded};
 use skiff_client::{Api, Client};
-use skiff_store::sqlite::SqliteStore;
 
 pub struct TestServer {
     server: Option<RunningServer>,
@@ -23,15 +22,8 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-        let server = skiff_apiserver::start(ServerConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(store),
-        ))
-        .await
-        .unwrap();
-        let client = Client::from_server(&format!("http://{}", server.local_addr())).unwrap();
+        let EmbeddedServer { server, url, dir } = start_embedded(|_| {}).await.unwrap();
+        let client = Client::from_server(&url).unwrap();
         TestServer {
             server: Some(server),
             client,

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use skiff_apiserver::{RunningServer, ServerConfig};
+use skiff_apiserver::RunningServer;
+use skiff_apiserver::testing::{EmbeddedServer, start_embedded};
 use skiff_client::Client;
 use skiff_controller::clock::FakeClock;
 use skiff_controller::config::ControllerConfig;
 use skiff_controller::context::Context;
-use skiff_store::sqlite::SqliteStore;
 use tokio::task::JoinSet;
 
 /// A controller's `start`.
@@ -38,14 +38,13 @@ impl Cluster {
     }
 
     pub async fn start_with(config: ControllerConfig, controllers: &[Start]) -> Cluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("state.db")).expect("sqlite store");
-        let mut server_config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), Arc::new(store));
-        server_config.garbage_collector = true;
-        let server = skiff_apiserver::start(server_config)
+        let EmbeddedServer {
+            server,
+            url: server_addr,
+            dir,
+        } = start_embedded(|c| c.garbage_collector = true)
             .await
             .expect("API server");
-        let server_addr = format!("http://{}", server.local_addr());
         let client = Client::from_server(&server_addr).expect("client");
         let clock = FakeClock::new(Utc::now());
         let mut cluster = Cluster {

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,13 +16,13 @@ use serde_json::json;
 use skiff_api::apps::{Deployment, ReplicaSet, RollingUpdateDeployment};
 use skiff_api::core::{Container, Event as CoreEvent, Pod, PodSpec, PodTemplateSpec};
 use skiff_api::meta::{LabelSelector, ObjectMeta};
-use skiff_apiserver::{RunningServer, ServerConfig};
+use skiff_apiserver::RunningServer;
+use skiff_apiserver::testing::{EmbeddedServer, start_embedded};
 use skiff_client::runtime::{Event, watcher};
 use skiff_client::{Api, Client, DeleteParams, ListParams, Patch, Request};
 use skiff_controller::clock::{FakeClock, SharedClock, SystemClock};
 use skiff_controller::config::ControllerConfig;
 use skiff_controller::context::Context;
-use skiff_store::sqlite::SqliteStore;
 use tokio::task::JoinSet;
 
 pub const NS: &str = "default";
@@ -44,14 +43,9 @@ impl Cluster {
     }
 
     pub async fn start_with_clock(clock: SharedClock) -> Cluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("state.db")).expect("open sqlite");
-        let config = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::new(store));
-        let server = skiff_apiserver::start(config)
-            .await
-            .expect("start API server");
-        let client =
-            Client::from_server(&format!("http://{}", server.local_addr())).expect("client");
+        let EmbeddedServer { server, url, dir } =
+            start_embedded(|_| {}).await.expect("start API server");
+        let client = Client::from_server(&url).expect("client");
         let mut cluster = Cluster {
             client,
             clock,
