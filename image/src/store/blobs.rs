@@ -19,10 +19,7 @@ pub struct BlobStore {
 impl BlobStore {
     /// Opens (creating if needed) the blob store under `root`.
     pub fn open(root: &Path) -> Result<BlobStore> {
-        let dir = root.join("blobs").join("sha256");
-        let tmp = root.join("blobs").join("tmp");
-        fs::create_dir_all(&dir).at("create", &dir)?;
-        fs::create_dir_all(&tmp).at("create", &tmp)?;
+        let (dir, tmp) = super::open_dirs(root, "blobs")?;
         Ok(BlobStore { dir, tmp })
     }
 

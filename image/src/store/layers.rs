@@ -19,10 +19,7 @@ pub struct LayerStore {
 
 impl LayerStore {
     pub fn open(root: &Path) -> Result<LayerStore> {
-        let dir = root.join("layers").join("sha256");
-        let tmp = root.join("layers").join("tmp");
-        fs::create_dir_all(&dir).at("create", &dir)?;
-        fs::create_dir_all(&tmp).at("create", &tmp)?;
+        let (dir, tmp) = super::open_dirs(root, "layers")?;
         Ok(LayerStore { dir, tmp })
     }
 

@@ -7,10 +7,20 @@ pub mod lock;
 pub mod records;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::{IoContext, Result};
+
+/// Creates (if needed) `root/<kind>/sha256` and `root/<kind>/tmp`, the
+/// content and scratch directories of a blob or layer store.
+pub(crate) fn open_dirs(root: &Path, kind: &str) -> Result<(PathBuf, PathBuf)> {
+    let dir = root.join(kind).join("sha256");
+    let tmp = root.join(kind).join("tmp");
+    fs::create_dir_all(&dir).at("create", &dir)?;
+    fs::create_dir_all(&tmp).at("create", &tmp)?;
+    Ok((dir, tmp))
+}
 
 /// The digests named by the entries of `dir` (blob files or layer
 /// directories), sorted; stray names that are not digests are skipped.
