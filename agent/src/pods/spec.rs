@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use skiff_api::core::{Container, ContainerPort, Pod, pod_defaults};
+use skiff_api::core::{Container, ContainerPort, Pod, SecurityContext, pod_defaults};
 use skiff_api::quantity::Quantity;
 use skiff_client::Client;
 
@@ -41,7 +41,49 @@ pub fn sandbox_config(pod: &Pod, pod_cidr: Option<String>, attempt: u32) -> Sand
             .flat_map(|s| &s.sysctls)
             .map(|s| (s.name.clone(), s.value.clone()))
             .collect(),
+        user_namespace: spec.host_users == Some(false),
+        time_offset_seconds: meta
+            .annotations
+            .get(TIME_OFFSET_ANNOTATION)
+            .and_then(|v| v.trim().parse().ok()),
     }
+}
+
+/// Shifts the pod's CLOCK_MONOTONIC and CLOCK_BOOTTIME by this many seconds
+/// (a time namespace; the Linux runtime honours it).
+pub const TIME_OFFSET_ANNOTATION: &str = "skiff.dev/time-offset";
+
+/// The container's securityContext with the pod's defaults filled in where
+/// the container leaves them unset, as the kubelet merges them.
+fn effective_security_context(pod: &Pod, c: &Container) -> Option<SecurityContext> {
+    let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let Some(pod_sc) = pod_sc else {
+        return c.security_context.clone();
+    };
+    let mut sc = c.security_context.clone().unwrap_or_default();
+    sc.run_as_user = sc.run_as_user.or(pod_sc.run_as_user);
+    sc.run_as_group = sc.run_as_group.or(pod_sc.run_as_group);
+    sc.run_as_non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root);
+    if sc.seccomp_profile.is_none() {
+        sc.seccomp_profile = pod_sc.seccomp_profile.clone();
+    }
+    Some(sc)
+}
+
+/// `supplementalGroups` plus `fsGroup`.
+fn supplemental_groups(pod: &Pod) -> Vec<u32> {
+    let Some(sc) = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()) else {
+        return Vec::new();
+    };
+    let mut groups: Vec<u32> = sc
+        .supplemental_groups
+        .iter()
+        .chain(sc.fs_group.iter())
+        .filter_map(|g| u32::try_from(*g).ok())
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
 }
 
 fn port_mapping(p: &ContainerPort) -> PortMapping {
@@ -115,7 +157,10 @@ pub async fn container_config(
         stdin: c.stdin == Some(true),
         stdin_once: c.stdin_once == Some(true),
         termination_message_path: c.termination_message_path.clone(),
-        security_context: c.security_context.clone(),
+        security_context: effective_security_context(ctx.pod, c),
+        supplemental_groups: supplemental_groups(ctx.pod),
+        // Volumes are materialised by the agent's volume manager.
+        mounts: Vec::new(),
     })
 }
 

@@ -26,8 +26,9 @@ use async_trait::async_trait;
 
 pub use types::{
     ContainerConfig, ContainerId, ContainerInfo, ContainerState, ContainerStats, ExecOutput,
-    ExitReason, LogOptions, LogStream, PortMapping, Resources, RuntimeEvent, RuntimeEventKind,
-    SandboxConfig, SandboxState, SandboxStatus, StopOptions,
+    ExecRequest, ExecSession, ExitReason, LogOptions, LogStream, PortMapping, Resources,
+    RuntimeEvent, RuntimeEventKind, SandboxConfig, SandboxState, SandboxStatus, StopOptions,
+    TerminalSize, VolumeMount,
 };
 
 /// What a runtime call can fail with. The agent turns these into container
@@ -129,6 +130,10 @@ pub trait Runtime: Send + Sync + 'static {
         command: &[String],
         timeout: Duration,
     ) -> RuntimeResult<ExecOutput>;
+
+    /// Starts `request.command` in the running container (its namespaces,
+    /// cgroup and hardening) with streams the caller drives: `kubectl exec`.
+    async fn exec(&self, id: &ContainerId, request: ExecRequest) -> RuntimeResult<ExecSession>;
 
     async fn container_stats(&self, id: &ContainerId) -> RuntimeResult<ContainerStats>;
 }

@@ -33,6 +33,11 @@ pub struct SandboxConfig {
     pub qos_class: String,
     /// `spec.securityContext.sysctls`.
     pub sysctls: Vec<(String, String)>,
+    /// `hostUsers: false`: the pod's containers get a user namespace.
+    pub user_namespace: bool,
+    /// The `skiff.dev/time-offset` annotation, in seconds: the pod's
+    /// containers see CLOCK_MONOTONIC and CLOCK_BOOTTIME shifted by it.
+    pub time_offset_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +113,25 @@ pub struct ContainerConfig {
     pub stdin: bool,
     pub stdin_once: bool,
     pub termination_message_path: Option<String>,
+    /// The container's securityContext with the pod's defaults
+    /// (`runAsUser`, `runAsGroup`, `runAsNonRoot`, `seccompProfile`) merged in.
     pub security_context: Option<skiff_api::core::SecurityContext>,
+    /// `spec.securityContext.supplementalGroups` (and `fsGroup`).
+    pub supplemental_groups: Vec<u32>,
+    /// Volumes, already materialised on the node by the agent.
+    pub mounts: Vec<VolumeMount>,
+}
+
+/// A volume as the runtime sees it: a host path bound into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// On the node: the emptyDir, hostPath, or configMap/secret directory.
+    pub host_path: std::path::PathBuf,
+    /// `volumeMounts[].mountPath`.
+    pub container_path: String,
+    pub read_only: bool,
+    /// `subPath`, relative to `host_path`, when given.
+    pub sub_path: Option<String>,
 }
 
 /// A container's id, unique within its runtime.
@@ -274,6 +297,48 @@ pub struct LogOptions {
 
 /// Chunks of a container's output.
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, RuntimeError>> + Send>>;
+
+/// An interactive `exec` (`kubectl exec -it`), as the runtime starts it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub command: Vec<String>,
+    /// Give the process a stdin the caller writes to.
+    pub stdin: bool,
+    /// Run it on a terminal: stdout and stderr are one stream, no `stderr`.
+    pub tty: bool,
+}
+
+/// A terminal's size, in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalSize {
+    pub width: u16,
+    pub height: u16,
+}
+
+/// A running exec: its streams, and its exit code once it ends.
+pub struct ExecSession {
+    /// Present when the request asked for stdin; dropping it closes stdin.
+    pub stdin: Option<Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
+    /// With a tty: the terminal's output.
+    pub stdout: Option<Pin<Box<dyn tokio::io::AsyncRead + Send>>>,
+    /// None with a tty.
+    pub stderr: Option<Pin<Box<dyn tokio::io::AsyncRead + Send>>>,
+    /// Present with a tty: terminal size changes.
+    pub resize: Option<tokio::sync::mpsc::UnboundedSender<TerminalSize>>,
+    /// Resolves to the exit code when the process ends.
+    pub exit: futures::future::BoxFuture<'static, Result<i32, RuntimeError>>,
+}
+
+impl fmt::Debug for ExecSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecSession")
+            .field("stdin", &self.stdin.is_some())
+            .field("stdout", &self.stdout.is_some())
+            .field("stderr", &self.stderr.is_some())
+            .field("tty", &self.resize.is_some())
+            .finish()
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {

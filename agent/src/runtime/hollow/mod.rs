@@ -19,7 +19,8 @@ use chrono::Utc;
 use self::program::Program;
 use self::state::{Exit, State};
 use super::{
-    ContainerConfig, ContainerId, ContainerInfo, ContainerStats, EventSink, ExecOutput, ExitReason,
+    ContainerConfig, ContainerId, ContainerInfo, ContainerStats, EventSink, ExecOutput, ExecRequest,
+    ExecSession, ExitReason,
     LogOptions, LogStream, Runtime, RuntimeError, RuntimeEvent, RuntimeResult, SandboxConfig,
     SandboxStatus, StopOptions,
 };
@@ -380,6 +381,26 @@ impl Runtime for HollowRuntime {
             ))),
             None => Err(RuntimeError::NotFound(format!("container {id}"))),
         }
+    }
+
+    /// Hollow containers run no process: the exec ends at once with code 0
+    /// and no output (as [`exec_sync`](Self::exec_sync) does); stdin, if
+    /// asked for, is read and discarded.
+    async fn exec(&self, id: &ContainerId, request: ExecRequest) -> RuntimeResult<ExecSession> {
+        self.exec_sync(id, &request.command, Duration::from_secs(1))
+            .await?;
+        let empty = || -> Option<std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>> {
+            Some(Box::pin(tokio::io::empty()))
+        };
+        Ok(ExecSession {
+            stdin: request
+                .stdin
+                .then(|| Box::pin(tokio::io::sink()) as std::pin::Pin<Box<_>>),
+            stdout: empty(),
+            stderr: if request.tty { None } else { empty() },
+            resize: request.tty.then(|| tokio::sync::mpsc::unbounded_channel().0),
+            exit: Box::pin(async { Ok(0) }),
+        })
     }
 
     async fn container_stats(&self, id: &ContainerId) -> RuntimeResult<ContainerStats> {
