@@ -17,6 +17,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The container monitor and exec helper must start single-threaded:
+    // before clap and before tokio.
+    let args: Vec<String> = std::env::args_os()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    if let Some(code) = skiff_container::dispatch(&args) {
+        return ExitCode::from(code as u8);
+    }
     let cli = match cmd::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

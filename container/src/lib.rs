@@ -25,6 +25,7 @@
 //! through `spawn_blocking` or by starting those processes.
 
 pub mod cgroups;
+pub mod entry;
 pub mod exec;
 pub mod init;
 pub mod logs;
@@ -32,3 +33,5 @@ pub mod monitor;
 pub mod sandbox;
 pub mod spec;
 pub mod state;
+
+pub use entry::dispatch;
