@@ -462,3 +462,72 @@ fn imports_the_busybox_image() {
     assert!(gc.ends_with(") and 2 unpacked layers\n"), "{gc}");
     assert_eq!(fs::read_dir(root.join("layers/sha256")).unwrap().count(), 0);
 }
+
+/// `skiff image pull` from a local registry (Debian's docker-registry): through a docker.io
+/// mirror, then directly as an insecure registry; without `--insecure-registry` it would
+/// speak https, which the registry does not, and says so.
+#[test]
+fn pulls_from_a_local_registry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let layout_dir = tmp.path().join("greeting");
+    let layout = write_layout(&layout_dir, "pulled\n", Some("v1"));
+    let registry = skiff_image::testing::Registry::start().unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(registry.push_oci_layout(&layout_dir, "library/greeting", "v1"))
+        .unwrap();
+
+    let mirror = format!("docker.io={}", registry.url());
+    let out = image(
+        &root,
+        &["pull", "greeting:v1", "--registry-mirror", &mirror],
+    )
+    .ok()
+    .to_string();
+    let short = &layout.layer_blob.hex()[..12];
+    for line in [
+        format!(
+            "resolved docker.io/library/greeting:v1 to {} from mirror {} of docker.io: 1 layer,",
+            layout.manifest,
+            registry.url()
+        ),
+        format!("layer {short}: done"),
+        format!("pulled docker.io/library/greeting:v1 ({})", layout.manifest),
+    ] {
+        assert!(out.contains(&line), "{line:?} not in:\n{out}");
+    }
+    assert_eq!(
+        fs::read_to_string(layer_dir(&root, &layout.diff_id).join("etc/greeting")).unwrap(),
+        "pulled\n"
+    );
+    assert!(blob_file(&root, &layout.config).is_file());
+
+    let direct = format!("{}/library/greeting:v1", registry.host());
+    image(
+        &root,
+        &["pull", &direct, "--insecure-registry", &registry.host()],
+    )
+    .ok();
+    let listed = rows(image(&root, &["ls"]).ok());
+    let names: Vec<&str> = listed.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("{}/library/greeting", registry.host()).as_str(),
+            "docker.io/library/greeting"
+        ]
+    );
+
+    let err = image(&tmp.path().join("other"), &["pull", &direct])
+        .fails()
+        .to_string();
+    assert!(
+        err.contains(&format!("https://{}", registry.host())) && err.contains("library/greeting"),
+        "{err}"
+    );
+    let bad = image(&root, &["pull", "x", "--registry-mirror", "docker.io"])
+        .fails()
+        .to_string();
+    assert!(bad.contains("REGISTRY=URL"), "{bad}");
+}

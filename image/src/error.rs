@@ -21,6 +21,16 @@ pub enum Error {
     InvalidImage(String),
     #[error("image {0} not found")]
     NotFound(String),
+    /// A registry (or mirror) refused, failed or answered something wrong.
+    #[error("pulling {repository} from {registry}: {what}")]
+    Registry {
+        registry: String,
+        repository: String,
+        what: String,
+    },
+    /// `imagePullPolicy` forbids what is needed (`ErrImageNeverPull`) or is not a policy.
+    #[error("{0}")]
+    PullPolicy(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -10,8 +10,10 @@
 //! - [`ImageStore`]: the above plus image records (`images/<reference>.json`), `import` of OCI
 //!   layouts and docker archives, `get`/`list`/`remove`, and `gc` of unused blobs and layers.
 //!
-//! A registry pull stores the manifest, config and layer blobs with `BlobStore::put` (under
-//! `ImageStore::write_lock`), then calls `ImageStore::commit`, exactly as import does.
+//! - [`Puller`]: pulls from OCI distribution registries (mirrors, token auth, verification)
+//!   into the store: blobs under `ImageStore::write_lock`, then `ImageStore::commit`, exactly
+//!   as import does. [`needs_pull`] applies `imagePullPolicy`.
+//! - `testing` (feature `testing`): a local registry and token server for tests.
 
 pub mod digest;
 pub mod error;
@@ -19,12 +21,16 @@ pub mod image_store;
 pub mod import;
 pub mod layer;
 pub mod oci;
+pub mod pull;
 pub mod reference;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use image_store::{GcReport, ImageStore};
 pub use oci::ImageConfig;
+pub use pull::{Credentials, PullOptions, PullProgress, Puller, needs_pull};
 pub use reference::Reference;
 pub use store::records::{ImageRecord, LayerRecord};

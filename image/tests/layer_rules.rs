@@ -249,3 +249,35 @@ fn overlayfs_sees_the_expected_view() {
         diff.join("\n")
     );
 }
+
+/// The same image pushed to a local registry (Debian's docker-registry) and pulled through
+/// the real client: the layers it unpacks merge to the same expected view.
+#[tokio::test]
+async fn pulled_through_a_registry_matches_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    oci::layout(
+        &layout,
+        &layers(),
+        json!({"Cmd": ["/bin/sh"]}),
+        "layer-rules",
+    );
+    let registry = skiff_image::testing::Registry::start().unwrap();
+    registry
+        .push_oci_layout(&layout, "skiff/layer-rules", "v1")
+        .await
+        .unwrap();
+    let store = ImageStore::open(&dir.path().join("store")).unwrap();
+    let puller = skiff_image::Puller::new(registry.pull_options()).unwrap();
+    let reference = format!("{}/skiff/layer-rules:v1", registry.host());
+    let record = puller.pull(&store, &reference, &|_| {}).await.unwrap();
+    assert_eq!(record.layers.len(), 3);
+    let mut top_first = store.layer_dirs(&record);
+    top_first.reverse();
+    let diff = tree::diff(&expected(), &tree::merged(&top_first));
+    assert!(
+        diff.is_empty(),
+        "pulled merged view differs:\n{}",
+        diff.join("\n")
+    );
+}

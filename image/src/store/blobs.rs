@@ -4,7 +4,7 @@
 //! renamed into place: a reader never sees a partial or unverified blob.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{self, Digest, DigestWriter};
@@ -46,6 +46,17 @@ impl BlobStore {
         let (tmp, digest, size) = self.write_temp(reader)?;
         self.commit(tmp, &digest)?;
         Ok((digest, size))
+    }
+
+    /// Starts a blob that arrives in pieces (a download); `BlobWriter::commit` checks its
+    /// digest, and dropping the writer uncommitted leaves nothing.
+    pub fn writer(&self) -> Result<BlobWriter<'_>> {
+        let tmp =
+            tempfile::NamedTempFile::new_in(&self.tmp).at("create temp file in", &self.tmp)?;
+        Ok(BlobWriter {
+            store: self,
+            writer: DigestWriter::new(io::BufWriter::new(tmp)),
+        })
     }
 
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
@@ -122,6 +133,37 @@ impl BlobStore {
     }
 }
 
+/// A blob being written: hashed on the way to a temporary file, renamed into place by `commit`.
+pub struct BlobWriter<'a> {
+    store: &'a BlobStore,
+    writer: DigestWriter<io::BufWriter<tempfile::NamedTempFile>>,
+}
+
+impl BlobWriter<'_> {
+    /// Stores the blob if what was written hashes to `expected`; a mismatch leaves nothing.
+    pub fn commit(self, expected: &Digest) -> Result<PathBuf> {
+        let (buf, actual, _) = self.writer.finish();
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| Error::io("write blob", e.into_error()))?;
+        digest::verify("blob", expected, &actual)?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync blob", e))?;
+        self.store.commit(tmp, &actual)
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +193,26 @@ mod tests {
         let err = store.put(&d, &b"tampered"[..]).unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
         assert!(store.list().unwrap().is_empty());
+        assert_eq!(
+            fs::read_dir(root.path().join("blobs/tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn writer_commits_only_the_expected_content() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(root.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"hel").unwrap();
+        w.write_all(b"lo").unwrap();
+        let d = Digest::of_bytes(b"hello");
+        assert_eq!(fs::read(w.commit(&d).unwrap()).unwrap(), b"hello");
+        let mut bad = store.writer().unwrap();
+        bad.write_all(b"tampered").unwrap();
+        let err = bad.commit(&Digest::of_bytes(b"x")).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert_eq!(store.list().unwrap(), vec![d]);
         assert_eq!(
             fs::read_dir(root.path().join("blobs/tmp")).unwrap().count(),
             0

@@ -1,7 +1,8 @@
-//! `skiff image import|ls|rm|gc`: the node's image store, as `crictl images` and `ctr images`
+//! `skiff image pull|import|ls|rm|gc`: the node's image store, as `crictl images` and `ctr images`
 //! show it. Works on the store's directory directly (no API server), so it runs on a node
 //! before or beside the agent, which uses the same default root.
 
+mod pull;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,9 @@ pub struct ImageArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// Pull an image from its registry (or a mirror) into the store, with a progress bar per
+    /// layer on a terminal and plain lines otherwise.
+    Pull(pull::PullArgs),
     /// Import the images of an OCI image layout (a directory or a tar of one) or of a
     /// docker-archive tarball (`docker save`).
     Import(ImportArgs),
@@ -67,6 +71,7 @@ pub fn run(args: ImageArgs) -> CliResult {
         ImageCommand::Ls => list(&store),
         ImageCommand::Rm(a) => remove(&store, &a.references),
         ImageCommand::Gc => gc(&store),
+        ImageCommand::Pull(a) => pull::run(&store, &a),
     }
 }
 
