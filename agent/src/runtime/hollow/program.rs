@@ -8,6 +8,12 @@
 //! | `HOLLOW_READY_AFTER=500ms` | ready this long after starting (default: the runtime's readiness delay) |
 //! | `HOLLOW_NEVER_READY=true` | runs but never reports ready |
 //! | `HOLLOW_IGNORE_SIGTERM=true` | a stop takes the whole grace period, then SIGKILL (exit 137) |
+//! | `HOLLOW_EXEC_EXIT_CODE=N` | `exec_sync` (exec probes) exits with N instead of 0 |
+//! | `HOLLOW_EXEC_SUCCEED_AFTER=2s` | `exec_sync` fails until the container has run this long |
+//! | `HOLLOW_EXEC_FAIL_AFTER=3s` | `exec_sync` fails once the container has run this long |
+//!
+//! A failing `exec_sync` exits with `HOLLOW_EXEC_EXIT_CODE` if that is not
+//! 0, else 1; outside its failing windows it exits 0.
 //!
 //! Durations: `250ms`, `2s`, `1.5s`, `3m`, `1h`, or a plain number of seconds.
 
@@ -22,6 +28,12 @@ pub struct Program {
     pub ready_after: Option<Duration>,
     pub never_ready: bool,
     pub ignore_sigterm: bool,
+    /// `exec_sync` exits with this when it fails (and always, without windows).
+    pub exec_exit_code: Option<i32>,
+    /// `exec_sync` fails before the container has run this long.
+    pub exec_succeed_after: Option<Duration>,
+    /// `exec_sync` fails once the container has run this long.
+    pub exec_fail_after: Option<Duration>,
 }
 
 impl Program {
@@ -46,6 +58,24 @@ impl Program {
             ready_after: get("HOLLOW_READY_AFTER").and_then(parse_duration),
             never_ready: get("HOLLOW_NEVER_READY").is_some_and(is_true),
             ignore_sigterm: get("HOLLOW_IGNORE_SIGTERM").is_some_and(is_true),
+            exec_exit_code: get("HOLLOW_EXEC_EXIT_CODE").and_then(|v| v.parse::<i32>().ok()),
+            exec_succeed_after: get("HOLLOW_EXEC_SUCCEED_AFTER").and_then(parse_duration),
+            exec_fail_after: get("HOLLOW_EXEC_FAIL_AFTER").and_then(parse_duration),
+        }
+    }
+
+    /// The exit code of an `exec_sync` in a container that has run `running_for`.
+    pub fn exec_exit_code(&self, running_for: Duration) -> i32 {
+        let windows = self.exec_succeed_after.is_some() || self.exec_fail_after.is_some();
+        if !windows {
+            return self.exec_exit_code.unwrap_or(0);
+        }
+        let failing = self.exec_succeed_after.is_some_and(|d| running_for < d)
+            || self.exec_fail_after.is_some_and(|d| running_for >= d);
+        match (failing, self.exec_exit_code) {
+            (false, _) => 0,
+            (true, Some(code)) if code != 0 => code,
+            (true, _) => 1,
         }
     }
 }
@@ -121,5 +151,24 @@ mod tests {
         ]));
         assert!(p.never_ready && p.ignore_sigterm);
         assert_eq!(p.ready_after, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn exec_results_follow_their_windows() {
+        let secs = Duration::from_secs;
+        assert_eq!(Program::default().exec_exit_code(secs(100)), 0);
+        let always = Program::from_env(&env(&[("HOLLOW_EXEC_EXIT_CODE", "7")]));
+        assert_eq!(always.exec_exit_code(Duration::ZERO), 7);
+        let late = Program::from_env(&env(&[("HOLLOW_EXEC_FAIL_AFTER", "3s")]));
+        assert_eq!(late.exec_exit_code(secs(2)), 0);
+        assert_eq!(late.exec_exit_code(secs(3)), 1);
+        let slow = Program::from_env(&env(&[
+            ("HOLLOW_EXEC_SUCCEED_AFTER", "2s"),
+            ("HOLLOW_EXEC_FAIL_AFTER", "5s"),
+            ("HOLLOW_EXEC_EXIT_CODE", "4"),
+        ]));
+        assert_eq!(slow.exec_exit_code(secs(1)), 4);
+        assert_eq!(slow.exec_exit_code(secs(2)), 0);
+        assert_eq!(slow.exec_exit_code(secs(6)), 4);
     }
 }
