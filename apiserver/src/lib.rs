@@ -25,6 +25,7 @@ mod metrics;
 mod namespaces;
 mod negotiate;
 mod openapi;
+mod proxy;
 mod query;
 mod registry;
 mod routes;

@@ -393,13 +393,33 @@ async fn delete_collection_by_label() {
 async fn logs_and_exec_explain_why_they_are_unavailable() {
     let s = TestServer::start(Backend::Sqlite).await;
     s.create(PODS, &pod("p")).await;
+    // Unscheduled: no container has started.
     let (code, st) = s.get(&format!("{PODS}/p/log?container=c")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert_eq!(st["message"], "pod \"p\" has no node assigned");
+    assert_eq!(
+        st["message"],
+        "container \"c\" in pod \"p\" is waiting to start: ContainerCreating"
+    );
     let (code, st) = s.get(&format!("{PODS}/p/log?container=nope")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(st["message"], "container nope is not valid for pod p");
+    let (code, st) = s
+        .get(&format!("{PODS}/p/exec?command=ls&container=c&stdout=true"))
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(st["message"], "pod p does not have a host assigned");
     bind(&s, "p", "node-1").await;
+    // Running on a node that reports no agent endpoint.
+    let (code, _) = s
+        .patch(
+            &format!("{PODS}/p/status"),
+            "application/merge-patch+json",
+            &json!({"status": {"phase": "Running", "containerStatuses": [
+                {"name": "c", "ready": true, "restartCount": 0, "image": "nginx", "imageID": "",
+                 "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
     let (code, st) = s.get(&format!("{PODS}/p/log")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(

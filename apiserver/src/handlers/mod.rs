@@ -17,7 +17,8 @@ mod watch;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -41,6 +42,8 @@ pub struct Ctx {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub rendering: Rendering,
+    /// A WebSocket or SPDY upgrade offered with the request (`pods/exec` takes it).
+    pub upgrade: std::sync::Mutex<Option<crate::proxy::ClientUpgrade>>,
 }
 
 impl Ctx {
@@ -56,7 +59,7 @@ impl Ctx {
 
 /// Everything under `/api` and `/apis`, and the 404 for anything else.
 pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let Some(api_path) = routes::parse(parts.uri.path()) else {
         return ApiError(Status::path_not_found()).into_response();
@@ -77,10 +80,26 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
     };
     let mut resp = match verb {
         None => ApiError(method_not_allowed()).into_response(),
-        Some(verb) => match serve(state, verb, path, query, parts.headers, body).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        },
+        Some(verb) => {
+            // Only exec upgrades; the extractor needs the request's parts.
+            let upgrade = if path.subresource != Some(Subresource::Exec) {
+                None
+            } else if crate::proxy::spdy::is_spdy_upgrade(&parts.headers) {
+                parts
+                    .extensions
+                    .remove::<hyper::upgrade::OnUpgrade>()
+                    .map(crate::proxy::ClientUpgrade::Spdy)
+            } else {
+                WebSocketUpgrade::from_request_parts(&mut parts, &())
+                    .await
+                    .ok()
+                    .map(crate::proxy::ClientUpgrade::WebSocket)
+            };
+            match serve(state, verb, path, query, parts.headers, body, upgrade).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            }
+        }
     };
     resp.extensions_mut().insert(info);
     resp
@@ -118,6 +137,7 @@ async fn serve(
     query: Query,
     headers: HeaderMap,
     body: Body,
+    upgrade: Option<crate::proxy::ClientUpgrade>,
 ) -> ApiResult<Response> {
     let body = match verb {
         "POST" | "PUT" | "PATCH" | "DELETE" | "DELETECOLLECTION" => {
@@ -132,6 +152,7 @@ async fn serve(
         query,
         headers,
         body,
+        upgrade: std::sync::Mutex::new(upgrade),
     };
     match (verb, ctx.path.subresource) {
         ("WATCH", _) => watch::watch(ctx).await,

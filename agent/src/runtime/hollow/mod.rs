@@ -6,8 +6,10 @@
 //! would. A node costs a few hundred bytes plus its pods, and there are no
 //! threads or tasks per node: hundreds of hollow nodes fit in one process.
 
+mod follow;
 pub mod ipam;
 pub mod program;
+pub mod shell;
 mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -19,10 +21,9 @@ use chrono::Utc;
 use self::program::Program;
 use self::state::{Exit, State};
 use super::{
-    ContainerConfig, ContainerId, ContainerInfo, ContainerStats, EventSink, ExecOutput, ExecRequest,
-    ExecSession, ExitReason,
-    LogOptions, LogStream, Runtime, RuntimeError, RuntimeEvent, RuntimeResult, SandboxConfig,
-    SandboxStatus, StopOptions,
+    ContainerConfig, ContainerId, ContainerInfo, ContainerStats, EventSink, ExecOutput,
+    ExecRequest, ExecSession, ExitReason, LogOptions, LogStream, Runtime, RuntimeError,
+    RuntimeEvent, RuntimeResult, SandboxConfig, SandboxStatus, StopOptions,
 };
 
 /// What `nodeInfo.containerRuntimeVersion` says of a hollow node.
@@ -363,6 +364,14 @@ impl Runtime for HollowRuntime {
             .get(id)
             .map(|c| c.info.clone())
             .ok_or_else(|| RuntimeError::NotFound(format!("container {id}")))?;
+        if options.follow {
+            return Ok(follow::follow(
+                self.clone(),
+                id.clone(),
+                info,
+                options.clone(),
+            ));
+        }
         let text = hollow_log(&info, options);
         Ok(Box::pin(futures::stream::iter([Ok(text.into_bytes())])))
     }
@@ -375,7 +384,26 @@ impl Runtime for HollowRuntime {
     ) -> RuntimeResult<ExecOutput> {
         let st = self.lock();
         match st.containers.get(id) {
-            Some(c) if c.info.state.is_running() => Ok(ExecOutput::default()),
+            Some(c) if c.info.state.is_running() => {
+                // Scripted by `HOLLOW_EXEC_*` (see [`program`]): exec probes can fail.
+                let running_for = match &c.info.state {
+                    super::ContainerState::Running { started_at } => {
+                        (Utc::now() - *started_at).to_std().unwrap_or_default()
+                    }
+                    _ => Duration::ZERO,
+                };
+                let exit_code = c.program.exec_exit_code(running_for);
+                let stderr = if exit_code == 0 {
+                    Vec::new()
+                } else {
+                    format!("hollow exec: exit code {exit_code}\n").into_bytes()
+                };
+                Ok(ExecOutput {
+                    exit_code,
+                    stdout: Vec::new(),
+                    stderr,
+                })
+            }
             Some(_) => Err(RuntimeError::Failed(format!(
                 "container {id} is not running"
             ))),
@@ -383,23 +411,58 @@ impl Runtime for HollowRuntime {
         }
     }
 
-    /// Hollow containers run no process: the exec ends at once with code 0
-    /// and no output (as [`exec_sync`](Self::exec_sync) does); stdin, if
-    /// asked for, is read and discarded.
+    /// Hollow containers run no process: the command is interpreted by the
+    /// [hollow shell](shell) (`echo`, `cat`, `sh -c 'echo x; exit 3'`, ...),
+    /// so stdin, stdout, stderr and exit codes can be tested end to end.
     async fn exec(&self, id: &ContainerId, request: ExecRequest) -> RuntimeResult<ExecSession> {
-        self.exec_sync(id, &request.command, Duration::from_secs(1))
-            .await?;
-        let empty = || -> Option<std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>> {
-            Some(Box::pin(tokio::io::empty()))
+        let hostname = {
+            let st = self.lock();
+            let c = st
+                .containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(format!("container {id}")))?;
+            if !c.info.state.is_running() {
+                return Err(RuntimeError::Failed(format!(
+                    "container {id} is not running"
+                )));
+            }
+            st.sandboxes
+                .get(&c.info.pod_uid)
+                .map(|sb| sb.status.name.clone())
+                .unwrap_or_default()
         };
+        type Reader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+        const PIPE: usize = 64 * 1024;
+        let (stdin_writer, stdin_reader) = tokio::io::duplex(PIPE);
+        let (stdout_writer, stdout_reader) = tokio::io::duplex(PIPE);
+        let (stderr_writer, stderr_reader) = tokio::io::duplex(PIPE);
+        let (resize, mut resizes) = tokio::sync::mpsc::unbounded_channel();
+        let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
+        let mut outputs = shell::Outputs {
+            stdout: stdout_writer,
+            stderr: (!request.tty).then_some(stderr_writer),
+        };
+        let stdin = request.stdin.then_some(stdin_reader);
+        let command = request.command.clone();
+        tokio::spawn(async move {
+            let code = shell::run(&command, &hostname, stdin, &mut outputs).await;
+            // The outputs close before the exit is reported, as a process's pipes do.
+            drop(outputs);
+            resizes.close();
+            let _ = exit_tx.send(code);
+        });
         Ok(ExecSession {
             stdin: request
                 .stdin
-                .then(|| Box::pin(tokio::io::sink()) as std::pin::Pin<Box<_>>),
-            stdout: empty(),
-            stderr: if request.tty { None } else { empty() },
-            resize: request.tty.then(|| tokio::sync::mpsc::unbounded_channel().0),
-            exit: Box::pin(async { Ok(0) }),
+                .then(|| Box::pin(stdin_writer) as std::pin::Pin<Box<_>>),
+            stdout: Some(Box::pin(stdout_reader) as Reader),
+            stderr: (!request.tty).then(|| Box::pin(stderr_reader) as Reader),
+            resize: request.tty.then_some(resize),
+            exit: Box::pin(async move {
+                exit_rx
+                    .await
+                    .map_err(|_| RuntimeError::Failed("the hollow exec was lost".into()))
+            }),
         })
     }
 
