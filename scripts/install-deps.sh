@@ -2,7 +2,12 @@
 # Installs the Debian packages skiff builds and tests with (root, Debian/Ubuntu).
 # Idempotent: installs only what is missing.
 set -euo pipefail
-packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client jq curl ca-certificates busybox-static zstd)
+# Containers: CNI plugins, nftables, iproute2 (netns), util-linux (nsenter);
+# crun and runc are the runtime benchmark's anchors; docker-registry serves
+# images to the pull tests.
+packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client jq curl ca-certificates
+  busybox-static zstd containernetworking-plugins nftables iproute2 util-linux crun runc
+  docker-registry)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,9 +19,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # Debian starts an etcd service on install; skiff's tests run their own on free ports.
-if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
-  systemctl stop etcd || true
-fi
+# So does docker-registry (on :5000); the tests start registries of their own.
+for service in etcd docker-registry; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install a Rust toolchain (1.95+) first" >&2
   exit 1

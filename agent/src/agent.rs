@@ -9,6 +9,7 @@ use crate::config::AgentConfig;
 use crate::engine::{Engine, Scope, Settings};
 use crate::node_state::NodeState;
 use crate::runtime::Runtime;
+use crate::server::AgentServer;
 
 /// Starts node agents.
 pub struct Agent;
@@ -20,7 +21,7 @@ impl Agent {
     /// are adopted, or removed if their pod is gone. Returns once pods sync.
     pub async fn start(
         client: Client,
-        config: AgentConfig,
+        mut config: AgentConfig,
         runtime: Arc<dyn Runtime>,
     ) -> anyhow::Result<AgentHandle> {
         config.validate().map_err(anyhow::Error::msg)?;
@@ -35,9 +36,20 @@ impl Agent {
             Scope::Node(config.node_name.clone()),
             settings,
         );
+        // Before the Node registers: it reports the port really bound.
+        let server = match config.server_addr {
+            Some(addr) => {
+                let server = AgentServer::start(addr, &engine).await;
+                let server = server.inspect_err(|_| engine.shutdown_now())?;
+                config.kubelet_port = i32::from(server.local_addr().port());
+                Some(server)
+            }
+            None => None,
+        };
         let node = NodeState::new(config, runtime, client);
-        // Dropped on an error below: that stops the engine.
-        let handle = AgentHandle::new(node.clone(), engine.clone(), true);
+        // Dropped on an error below: that stops the engine (and the server).
+        let mut handle = AgentHandle::new(node.clone(), engine.clone(), true);
+        handle.server = server;
         engine.register(&node).await?;
         let deadline = tokio::time::Instant::now() + node.config.pod_cidr_wait;
         node.wait_for_pod_cidr(deadline).await;
@@ -53,6 +65,8 @@ pub struct AgentHandle {
     engine: Arc<Engine>,
     /// The engine serves this node alone: stopping the node stops it.
     owns_engine: bool,
+    /// The agent's HTTP API, when `server_addr` asked for one.
+    server: Option<AgentServer>,
 }
 
 impl std::fmt::Debug for AgentHandle {
@@ -71,7 +85,13 @@ impl AgentHandle {
             node,
             engine,
             owns_engine,
+            server: None,
         }
+    }
+
+    /// Where the agent's HTTP API listens (see `AgentConfig::server_addr`).
+    pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(AgentServer::local_addr)
     }
 
     pub fn node_name(&self) -> &str {
@@ -123,8 +143,11 @@ impl AgentHandle {
     /// Stops the agent and waits for its tasks to end. The Node, its Lease
     /// and the runtime's containers stay: a new agent on the same runtime
     /// takes them over.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.stop();
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
         if self.owns_engine {
             self.engine.shutdown().await;
         }

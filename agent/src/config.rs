@@ -109,7 +109,14 @@ pub struct AgentConfig {
     pub taints: Vec<Taint>,
     pub kubelet_version: String,
     /// `status.daemonEndpoints.kubeletEndpoint.Port`: where logs and exec are served.
+    /// With `server_addr`, the port the server really listens on replaces it.
     pub kubelet_port: i32,
+    /// Where the agent's HTTP API (logs, exec, stats: `skiff_agent::server`)
+    /// listens; `None`: no server. Port 0 picks a free port. When its IP is
+    /// a specific one other than `node_ip` (a hollow fleet on 127.0.0.1),
+    /// the Node lists it as its first `InternalIP`, the address the API
+    /// server dials.
+    pub server_addr: Option<std::net::SocketAddr>,
     /// How often the node's Lease is renewed (Kubernetes: 10 s).
     pub lease_renew_interval: Duration,
     /// `leaseDurationSeconds` of the Lease (Kubernetes: 40 s).
@@ -132,6 +139,11 @@ pub struct AgentConfig {
     /// API requests in flight at once (status writes, deletes, heartbeats).
     pub api_concurrency: usize,
     pub pod_events: PodEvents,
+    /// Where pod volumes (emptyDir, configMap, secret files) are made:
+    /// `<dir>/<pod uid>/volumes/<name>`. `None`: volumes are not
+    /// materialised (hollow nodes). The Linux runtime's sandbox directory
+    /// (`LinuxRuntime::volumes_root`), so they go with the sandbox.
+    pub volumes_root: Option<std::path::PathBuf>,
 }
 
 impl AgentConfig {
@@ -146,6 +158,7 @@ impl AgentConfig {
             taints: Vec::new(),
             kubelet_version: KUBELET_VERSION.to_string(),
             kubelet_port: 10250,
+            server_addr: None,
             lease_renew_interval: Duration::from_secs(10),
             lease_duration: Duration::from_secs(40),
             node_status_report_interval: Duration::from_secs(300),
@@ -156,6 +169,7 @@ impl AgentConfig {
             pod_workers: 16,
             api_concurrency: 32,
             pod_events: PodEvents::All,
+            volumes_root: None,
         }
     }
 

@@ -161,7 +161,7 @@ impl Engine {
             .cloned()
     }
 
-    fn all_nodes(&self) -> Vec<Arc<NodeState>> {
+    pub fn all_nodes(&self) -> Vec<Arc<NodeState>> {
         self.nodes
             .read()
             .unwrap_or_else(PoisonError::into_inner)

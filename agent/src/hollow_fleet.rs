@@ -17,6 +17,7 @@ use crate::config::{AgentConfig, Capacity, PodEvents};
 use crate::engine::{Engine, Scope, Settings};
 use crate::node_state::NodeState;
 use crate::runtime::hollow::{HollowConfig, HollowRuntime};
+use crate::server::AgentServer;
 
 /// Label on every hollow Node.
 pub const HOLLOW_LABEL: &str = "skiff.dev/hollow";
@@ -109,6 +110,8 @@ impl HollowNode {
 
 pub struct HollowFleet {
     engine: Arc<Engine>,
+    /// The fleet's one agent HTTP API (logs, exec), if configured.
+    server: Option<AgentServer>,
     config: FleetConfig,
     prefix: String,
     nodes: Vec<HollowNode>,
@@ -130,7 +133,7 @@ pub async fn start_hollow_fleet(
     client: Client,
     count: usize,
     name_prefix: &str,
-    config: FleetConfig,
+    mut config: FleetConfig,
 ) -> anyhow::Result<HollowFleet> {
     let mut template = config.agent.clone();
     template.node_name = format!("{name_prefix}0");
@@ -142,8 +145,19 @@ pub async fn start_hollow_fleet(
         heartbeat_workers: config.heartbeat_workers,
     };
     let engine = Engine::start(client, Scope::Fleet, settings);
+    // One server for the whole fleet; every Node reports its port.
+    let server = match config.agent.server_addr {
+        Some(addr) => {
+            let server = AgentServer::start(addr, &engine).await;
+            let server = server.inspect_err(|_| engine.shutdown_now())?;
+            config.agent.kubelet_port = i32::from(server.local_addr().port());
+            Some(server)
+        }
+        None => None,
+    };
     let mut fleet = HollowFleet {
         engine,
+        server,
         config,
         prefix: name_prefix.to_string(),
         nodes: Vec::new(),
@@ -156,6 +170,11 @@ pub async fn start_hollow_fleet(
 impl HollowFleet {
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Where the fleet's agent HTTP API listens (`agent.server_addr`).
+    pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(AgentServer::local_addr)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -290,6 +309,9 @@ impl HollowFleet {
     pub async fn shutdown(mut self) {
         for n in &mut self.nodes {
             n.handle.take();
+        }
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
         }
         self.engine.shutdown().await;
     }

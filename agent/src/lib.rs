@@ -19,6 +19,7 @@ mod node;
 mod node_state;
 mod pods;
 pub mod runtime;
+pub mod server;
 
 pub use agent::{Agent, AgentHandle};
 pub use config::{AgentConfig, Backoff, Capacity, KUBELET_VERSION, PodEvents};
@@ -29,3 +30,5 @@ pub use hollow_fleet::{
 pub use lease::NODE_LEASE_NAMESPACE;
 pub use runtime::hollow::{HOLLOW_RUNTIME_VERSION, HollowConfig, HollowRuntime};
 pub use runtime::{Runtime, RuntimeError, RuntimeEvent};
+pub use runtime::linux::{LINUX_RUNTIME_VERSION, LinuxRuntime, LinuxRuntimeConfig};
+pub use server::AgentServer;

@@ -148,16 +148,7 @@ pub fn desired_status(
         allocatable: node.allocatable().to_resource_list(),
         phase: None,
         conditions,
-        addresses: vec![
-            NodeAddress {
-                type_: "InternalIP".into(),
-                address: node.config.node_ip.to_string(),
-            },
-            NodeAddress {
-                type_: "Hostname".into(),
-                address: node.name.to_string(),
-            },
-        ],
+        addresses: addresses(node),
         daemon_endpoints: Some(NodeDaemonEndpoints {
             kubelet_endpoint: Some(DaemonEndpoint {
                 port: node.config.kubelet_port,
@@ -184,6 +175,29 @@ pub fn desired_status(
         }),
         images: previous.map(|p| p.images.clone()).unwrap_or_default(),
     }
+}
+
+/// `InternalIP` then `Hostname`. An agent server listening on a specific
+/// IP other than the node's (a hollow fleet's, on 127.0.0.1) comes first:
+/// the API server dials the first `InternalIP` for logs and exec.
+fn addresses(node: &NodeState) -> Vec<NodeAddress> {
+    let internal = |ip: std::net::IpAddr| NodeAddress {
+        type_: "InternalIP".into(),
+        address: ip.to_string(),
+    };
+    let mut out = Vec::with_capacity(3);
+    if let Some(server) = node.config.server_addr
+        && !server.ip().is_unspecified()
+        && server.ip() != node.config.node_ip
+    {
+        out.push(internal(server.ip()));
+    }
+    out.push(internal(node.config.node_ip));
+    out.push(NodeAddress {
+        type_: "Hostname".into(),
+        address: node.name.to_string(),
+    });
+    out
 }
 
 /// Equal but for heartbeat times: nothing new to report.
@@ -349,6 +363,37 @@ mod tests {
         let l = labels(&n);
         assert_eq!(l["kubernetes.io/hostname"], "hollow-7");
         assert_eq!(l["skiff.dev/hollow"], "true");
+    }
+
+    #[test]
+    fn a_server_on_another_ip_is_dialled_first() {
+        let mut cfg = AgentConfig::new("n", "10.250.0.8".parse().unwrap());
+        cfg.server_addr = Some("127.0.0.1:0".parse().unwrap());
+        let client = skiff_client::Client::from_server("http://127.0.0.1:9").unwrap();
+        let n = NodeState::new(
+            cfg.clone(),
+            Arc::new(HollowRuntime::default()),
+            client.clone(),
+        );
+        let s = desired_status(&n, None, Utc::now());
+        let listed: Vec<_> = s
+            .addresses
+            .iter()
+            .map(|a| (a.type_.as_str(), a.address.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("InternalIP", "127.0.0.1"),
+                ("InternalIP", "10.250.0.8"),
+                ("Hostname", "n")
+            ]
+        );
+        cfg.server_addr = Some("0.0.0.0:10250".parse().unwrap());
+        let n = NodeState::new(cfg, Arc::new(HollowRuntime::default()), client);
+        let s = desired_status(&n, None, Utc::now());
+        assert_eq!(s.addresses.len(), 2);
+        assert_eq!(s.addresses[0].address, "10.250.0.8");
     }
 
     #[test]

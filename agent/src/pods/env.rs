@@ -29,7 +29,7 @@ pub struct Sources {
 }
 
 impl Sources {
-    async fn config_map(
+    pub(crate) async fn config_map(
         &mut self,
         client: &Client,
         ns: &str,
@@ -45,7 +45,7 @@ impl Sources {
         Ok(self.config_maps.get(name).and_then(Option::as_ref))
     }
 
-    async fn secret(
+    pub(crate) async fn secret(
         &mut self,
         client: &Client,
         ns: &str,

@@ -3,10 +3,12 @@
 
 pub mod backoff;
 pub mod env;
+pub mod probes;
 pub mod record;
 pub mod restart;
 pub mod spec;
 pub mod status;
 pub mod stop;
 pub mod sync;
+pub mod volumes;
 pub mod write;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use skiff_api::meta::Time;
 
 use super::backoff::BackoffTable;
+use super::probes::PodProbes;
 
 #[derive(Debug, Clone)]
 pub struct PodRecord {
@@ -29,6 +30,8 @@ pub struct PodRecord {
     pub written: Option<(u64, Option<u64>)>,
     /// The pod reached Succeeded or Failed: nothing runs again.
     pub terminal: bool,
+    /// Probe workers and results of its running containers.
+    pub probes: PodProbes,
 }
 
 /// A container the runtime could not create or start.
@@ -52,6 +55,7 @@ impl PodRecord {
             start_failures: Vec::new(),
             written: None,
             terminal: false,
+            probes: PodProbes::default(),
         }
     }
 

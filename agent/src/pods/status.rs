@@ -14,6 +14,7 @@ use skiff_api::core::{
 };
 use skiff_api::meta::Time;
 
+use super::probes::ProbeView;
 use crate::runtime::{ContainerInfo, ContainerState};
 
 /// Condition types this agent owns; others (a readiness gate's, an
@@ -46,6 +47,8 @@ pub struct ContainerView<'a> {
     /// The one before it (`lastState`).
     pub previous: Option<&'a ContainerInfo>,
     pub waiting: Option<Waiting>,
+    /// What the latest container's probes found.
+    pub probes: ProbeView,
 }
 
 impl ContainerView<'_> {
@@ -53,10 +56,15 @@ impl ContainerView<'_> {
         self.latest.is_some_and(|c| c.state.is_running())
     }
 
-    /// Ready: running and the runtime's readiness signal is up. Readiness
-    /// probes will feed in here.
+    /// Started: running, and its startup probe (if any) has passed.
+    pub fn started(&self) -> bool {
+        self.running() && self.probes.started != Some(false)
+    }
+
+    /// Ready: started, the runtime's readiness signal is up, and its
+    /// readiness probe (if any) passes.
     pub fn ready(&self) -> bool {
-        self.latest.is_some_and(|c| c.state.is_running() && c.ready)
+        self.started() && self.latest.is_some_and(|c| c.ready) && self.probes.ready != Some(false)
     }
 
     fn exit_code(&self) -> Option<i32> {
@@ -68,10 +76,10 @@ impl ContainerView<'_> {
         self.spec.restart_policy.as_deref() == Some("Always")
     }
 
-    /// An init container that is through: exited 0, or a sidecar that runs.
+    /// An init container that is through: exited 0, or a sidecar that has started.
     fn init_complete(&self) -> bool {
         if self.is_sidecar() {
-            self.running()
+            self.started()
         } else {
             self.waiting.is_none() && self.exit_code() == Some(0)
         }
@@ -392,7 +400,7 @@ fn container_status(v: &ContainerView, scheme: &str, pending_reason: &str) -> Co
         image: v.spec.image_str().to_string(),
         image_id: v.latest.map(|c| c.image_ref.clone()).unwrap_or_default(),
         container_id: v.latest.map(|c| container_id(scheme, c)),
-        started: Some(v.running()),
+        started: Some(v.started()),
     }
 }
 
@@ -513,6 +521,7 @@ mod tests {
             latest,
             previous: None,
             waiting: None,
+            probes: ProbeView::default(),
         }
     }
 
@@ -592,6 +601,7 @@ mod tests {
                     "back-off 10s restarting failed container=c pod=p_default(u1)".into(),
                 ),
             }),
+            probes: ProbeView::default(),
         };
         let s = build(&input(&p, vec![v], vec![]));
         assert_eq!(s.phase.as_deref(), Some("Running"));
@@ -731,5 +741,54 @@ mod tests {
             Some(old)
         );
         assert!(second.condition("example.com/gate").is_some());
+    }
+    #[test]
+    fn probes_decide_started_and_ready() {
+        let p = pod("Always", vec![spec("web"), spec("db")], vec![]);
+        let ps = p.spec.as_ref().unwrap();
+        let web = info("web", 0, running(), true);
+        let db = info("db", 0, running(), true);
+        let with = |probes: ProbeView| {
+            let mut v = view(&ps.containers[0], Some(&web));
+            v.probes = probes;
+            build(&input(
+                &p,
+                vec![v, view(&ps.containers[1], Some(&db))],
+                vec![],
+            ))
+        };
+        // A readiness probe that has not passed: unready, but started.
+        let s = with(ProbeView {
+            ready: Some(false),
+            started: None,
+        });
+        assert!(!s.container_statuses[0].ready);
+        assert_eq!(s.container_statuses[0].started, Some(true));
+        assert!(s.container_statuses[1].ready);
+        assert_eq!(s.condition("ContainersReady").unwrap().status, "False");
+        assert_eq!(
+            s.condition("Ready").unwrap().message.as_deref(),
+            Some("containers with unready status: [web]")
+        );
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        // It passes: the pod is Ready.
+        let s = with(ProbeView {
+            ready: Some(true),
+            started: None,
+        });
+        assert!(s.is_ready());
+        // A startup probe that has not passed: neither started nor ready.
+        let s = with(ProbeView {
+            ready: None,
+            started: Some(false),
+        });
+        assert_eq!(s.container_statuses[0].started, Some(false));
+        assert!(!s.container_statuses[0].ready);
+        assert!(!s.is_ready());
+        let s = with(ProbeView {
+            ready: None,
+            started: Some(true),
+        });
+        assert!(s.is_ready());
     }
 }

@@ -22,6 +22,7 @@ use skiff_client::runtime::Action;
 
 use super::backoff::go_duration;
 use super::env::{EnvContext, Sources};
+use super::probes;
 use super::record::{PodRecord, StartFailure};
 use super::restart::Restart;
 use super::spec::{self, field_path};
@@ -29,6 +30,7 @@ use super::status::{self, ContainerView, StatusInput, Waiting};
 use super::stop::{
     sandboxes_of, stop_all, stop_everything, teardown, terminate, termination_grace,
 };
+use super::volumes;
 use super::write;
 use crate::engine::Engine;
 use crate::node_state::NodeState;
@@ -89,6 +91,7 @@ async fn sync(
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     if r.terminal || matches!(phase, Some("Succeeded" | "Failed")) {
         r.terminal = true;
+        r.probes.clear();
         stop_everything(node, &uid).await?;
         return Ok(Action::Done);
     }
@@ -126,6 +129,18 @@ fn latest_two<'a>(
     mine.sort_by_key(|c| (c.restart_count, c.created_at));
     let latest = mine.pop();
     (latest, mine.pop())
+}
+
+/// Whether an exited container runs again: its restart policy says so, or
+/// a failed probe had it stopped (then, as the kubelet, it restarts unless
+/// the policy is Never, whatever its exit code).
+fn restarts(r: &PodRecord, latest: &ContainerInfo, restart: Restart, exit_code: i32) -> bool {
+    restart.wants(exit_code) || (restart != Restart::Never && r.probes.was_killed(&latest.id))
+}
+
+/// A running sidecar is through once its startup probe (if any) passed.
+fn startup_passed(r: &PodRecord, c: &Container, latest: &ContainerInfo) -> bool {
+    c.startup_probe.is_none() || r.probes.view(&latest.id).started == Some(true)
 }
 
 /// Everything a sync of a running pod works with.
@@ -173,7 +188,7 @@ impl Run<'_> {
                 finished_at,
                 ..
             } => {
-                if !restart.wants(*exit_code) {
+                if !restarts(r, latest, restart, *exit_code) {
                     Step::Nothing
                 } else if let Some(left) =
                     r.crash_backoff
@@ -252,6 +267,16 @@ impl Run<'_> {
                     return false;
                 }
             };
+        let mut config = config;
+        if let Some(root) = &self.node.config.volumes_root {
+            match volumes::prepare(client, &mut self.sources, root, self.pod, c).await {
+                Ok(mounts) => config.mounts = mounts,
+                Err(message) => {
+                    self.fail(r, c, "CreateContainerConfigError", message);
+                    return false;
+                }
+            }
+        }
         let rt = &self.node.runtime;
         let id = match rt.create_container(&self.uid, &config).await {
             Ok(id) => id,
@@ -371,7 +396,7 @@ impl Run<'_> {
         else {
             return None;
         };
-        if !restart.wants(*exit_code) {
+        if !restarts(r, latest, restart, *exit_code) {
             return None;
         }
         let left = r
@@ -453,7 +478,26 @@ async fn run(
     let deadline_exceeded = deadline == Some(Duration::ZERO);
     let policy = Restart::of_pod(pod_spec);
     let mut acted = false;
-    let before = rt.list_containers(&uid).await?;
+    let mut before = rt.list_containers(&uid).await?;
+    // Containers that failed liveness or startup probes stop first, for
+    // the restart path below.
+    let restarts_after_kill = |name: &str| {
+        policy != Restart::Never || pod_spec.init_containers.iter().any(|c| c.name == name)
+    };
+    if !deadline_exceeded
+        && probes::stop_unhealthy(
+            node,
+            pod,
+            &mut r.probes,
+            &before,
+            r.grace,
+            restarts_after_kill,
+        )
+        .await?
+    {
+        acted = true;
+        before = rt.list_containers(&uid).await?;
+    }
     if deadline_exceeded {
         let msg = status::DEADLINE_EXCEEDED_MESSAGE.to_string();
         node.event(pod, None, false, "DeadlineExceeded", msg);
@@ -478,9 +522,11 @@ async fn run(
             let started = run.act(r, c, step, &before).await;
             acted |= started;
             let complete = match (restart, latest.map(|l| &l.state)) {
-                // A sidecar is through once it runs.
-                (Restart::Always, Some(ContainerState::Running { .. })) => true,
-                (Restart::Always, _) => started,
+                // A sidecar is through once it runs and its startup probe passed.
+                (Restart::Always, Some(ContainerState::Running { .. })) => {
+                    latest.is_some_and(|l| startup_passed(r, c, l))
+                }
+                (Restart::Always, _) => started && c.startup_probe.is_none(),
                 (_, Some(ContainerState::Exited { exit_code: 0, .. })) => !started,
                 _ => false,
             };
@@ -502,6 +548,7 @@ async fn run(
     } else {
         before
     };
+    probes::sync_pod_probes(engine, node, pod, pod_spec, pod_ip, &mut r.probes, &after);
 
     let mut init_views = Vec::with_capacity(pod_spec.init_containers.len());
     for c in &pod_spec.init_containers {
@@ -512,6 +559,7 @@ async fn run(
             latest,
             previous,
             waiting,
+            probes: latest.map(|l| r.probes.view(&l.id)).unwrap_or_default(),
         });
     }
     let mut app_views = Vec::with_capacity(pod_spec.containers.len());
@@ -523,6 +571,7 @@ async fn run(
             latest,
             previous,
             waiting,
+            probes: latest.map(|l| r.probes.view(&l.id)).unwrap_or_default(),
         });
     }
     let requeue = run.requeue;
@@ -547,6 +596,7 @@ async fn run(
     write::status_if_changed(engine, pod, r, new_status).await?;
     if terminal {
         r.terminal = true;
+        r.probes.clear();
         stop_everything(node, &uid).await?;
         return Ok(Action::Done);
     }

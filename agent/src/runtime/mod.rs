@@ -17,6 +17,7 @@
 //! agent never polls.
 
 pub mod hollow;
+pub mod linux;
 mod types;
 
 use std::sync::Arc;

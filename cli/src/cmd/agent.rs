@@ -1,6 +1,7 @@
-//! `skiff agent`: the node agent. `--hollow --nodes N` runs N hollow nodes
-//! (nodes that pretend to run containers) in this one process, for scale
-//! and reconciliation tests.
+//! `skiff agent`: the node agent. Without `--hollow` it runs this machine
+//! as a real node (containers through the Linux runtime, see `node.rs`);
+//! `--hollow --nodes N` runs N hollow nodes (nodes that pretend to run
+//! containers) in this one process, for scale and reconciliation tests.
 
 use clap::Args;
 use skiff_agent::{FleetConfig, start_hollow_fleet};
@@ -23,14 +24,30 @@ pub struct AgentArgs {
     /// Seconds instead of minutes for heartbeats and back-off (labs, tests).
     #[arg(long)]
     pub lab_profile: bool,
+    #[command(flatten)]
+    pub node: super::node::NodeFlags,
+    /// Where the agent's HTTP API (logs, exec, stats; the kubelet port)
+    /// listens, `IP:PORT` or `none`. Default: 127.0.0.1:0 (a free port)
+    /// for hollow nodes, 0.0.0.0:10250 for a real node. Nodes report the
+    /// port; the API server proxies `kubectl logs` and `exec` to it.
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<String>,
+}
+
+/// The `--listen` address: `none` is no server; absent is `default`.
+pub fn listen_addr(flag: Option<&str>, default: &str) -> CliResult<Option<std::net::SocketAddr>> {
+    match flag.unwrap_or(default) {
+        "none" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|e| CliError::msg(format!("--listen {addr:?}: want IP:PORT or none ({e})"))),
+    }
 }
 
 pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
     if !args.hollow {
-        return Err(CliError::msg(
-            "this build runs hollow nodes only (`skiff agent --hollow --nodes N`); \
-             the Linux container runtime arrives with the real-containers milestone",
-        ));
+        return run_real(global, args).await;
     }
     super::server::init_logging();
     let ctx = Ctx::new(global)?;
@@ -38,6 +55,7 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
     if args.lab_profile {
         config = config.lab_profile();
     }
+    config.agent.server_addr = listen_addr(args.listen.as_deref(), "127.0.0.1:0")?;
     let fleet = start_hollow_fleet(ctx.client.clone(), args.nodes, &args.name_prefix, config)
         .await
         .map_err(|e| CliError::msg(format!("starting hollow nodes: {e:#}")))?;
@@ -45,5 +63,19 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
     super::server::wait_for_signal().await?;
     tracing::info!("shutting down hollow nodes");
     fleet.shutdown().await;
+    Ok(())
+}
+
+/// This machine as a node: runs until SIGINT or SIGTERM; its containers
+/// keep running after it stops (a new agent on the same `--root` adopts them).
+async fn run_real(global: &GlobalArgs, args: AgentArgs) -> CliResult {
+    super::server::init_logging();
+    let ctx = Ctx::new(global)?;
+    let listen = listen_addr(args.listen.as_deref(), super::node::DEFAULT_AGENT_LISTEN)?;
+    let agent =
+        super::node::start(ctx.client.clone(), &args.node, args.lab_profile, listen).await?;
+    super::server::wait_for_signal().await?;
+    tracing::info!("stopping the node agent; containers keep running");
+    agent.shutdown().await;
     Ok(())
 }

@@ -14,11 +14,17 @@ pub mod apply;
 pub mod controller;
 pub mod delete;
 pub mod describe;
+pub mod exec;
 pub mod get;
 pub mod image;
+pub mod logs;
+pub mod node;
+mod pod_container;
 pub mod rollout;
 pub mod scale;
 pub mod server;
+mod terminal;
+pub mod up;
 pub mod version;
 mod wait;
 
@@ -45,6 +51,8 @@ pub enum Command {
     Controller(controller::ControllerArgs),
     /// Run a node agent (`--hollow --nodes N`: N hollow nodes in this process).
     Agent(agent::AgentArgs),
+    /// Run a one-machine cluster: the server, the controllers and a real node agent.
+    Up(up::UpArgs),
     /// Create or update objects from manifests (client-side apply).
     Apply(apply::ApplyArgs),
     /// List objects, or show some by name.
@@ -55,6 +63,10 @@ pub enum Command {
     Delete(delete::DeleteArgs),
     /// Set the number of replicas of a Deployment or ReplicaSet (the /scale subresource).
     Scale(scale::ScaleArgs),
+    /// Print a container's logs (`-f` follows them).
+    Logs(logs::LogsArgs),
+    /// Run a command in a container (`-i` passes stdin, `-t` a terminal).
+    Exec(exec::ExecArgs),
     /// Follow or undo a Deployment's rollout.
     Rollout(rollout::RolloutArgs),
     /// Import, list and remove images in the node's image store (`--root`, default
@@ -69,12 +81,15 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Server(args) => server::run(args).await,
         Command::Controller(args) => controller::run(&cli.global, args).await,
         Command::Agent(args) => agent::run(&cli.global, args).await,
+        Command::Up(args) => up::run(args).await,
         Command::Apply(args) => apply::run(&Ctx::new(&cli.global)?, args).await,
         Command::Get(args) => get::run(&Ctx::new(&cli.global)?, args).await,
         Command::Describe(args) => describe::run(&Ctx::new(&cli.global)?, args).await,
         Command::Delete(args) => delete::run(&Ctx::new(&cli.global)?, args).await,
         Command::Scale(args) => scale::run(&Ctx::new(&cli.global)?, args).await,
         Command::Rollout(args) => rollout::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Logs(args) => logs::run(&Ctx::new(&cli.global)?, args).await,
+        Command::Exec(args) => exec::run(&Ctx::new(&cli.global)?, args).await,
         Command::Image(args) => image::run(args),
         Command::Version(args) => version::run(&cli.global, args).await,
     }

@@ -97,11 +97,29 @@ async fn open_store(args: &ServerArgs) -> CliResult<Arc<dyn Store>> {
     }
 }
 
-pub async fn run(args: ServerArgs) -> CliResult {
-    init_logging();
+/// A started API server with its controllers (`skiff server`, `skiff up`).
+pub(crate) struct StartedServer {
+    server: skiff_apiserver::RunningServer,
+    controllers: tokio::task::JoinSet<()>,
+    /// What clients use: `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub kubeconfig: PathBuf,
+}
+
+impl StartedServer {
+    /// Stops the controllers, then the API server.
+    pub async fn shutdown(mut self) {
+        self.controllers.shutdown().await;
+        self.server.shutdown().await;
+    }
+}
+
+/// Opens the store, starts the API server, writes the kubeconfig and
+/// starts the controllers (unless disabled).
+pub(crate) async fn start(args: &ServerArgs) -> CliResult<StartedServer> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| CliError::msg(format!("creating {}: {e}", args.data_dir.display())))?;
-    let store = open_store(&args).await?;
+    let store = open_store(args).await?;
     let mut config = skiff_apiserver::ServerConfig::new(args.listen, store);
     if let Some(cidr) = &args.service_cidr {
         config.service_cidr = cidr.clone();
@@ -143,11 +161,20 @@ pub async fn run(args: ServerArgs) -> CliResult {
         );
         tracing::info!("controllers and scheduler started");
     }
+    Ok(StartedServer {
+        server,
+        controllers,
+        url,
+        kubeconfig: kubeconfig_path,
+    })
+}
 
+pub async fn run(args: ServerArgs) -> CliResult {
+    init_logging();
+    let started = start(&args).await?;
     wait_for_signal().await?;
     tracing::info!("shutting down");
-    controllers.shutdown().await;
-    server.shutdown().await;
+    started.shutdown().await;
     Ok(())
 }
 
