@@ -404,3 +404,32 @@ fn an_unwritable_log_does_not_lose_the_exit() {
     let monitor_log = fs::read_to_string(c.state_dir().join("monitor.log")).unwrap();
     assert!(monitor_log.contains("no-such-dir"), "{monitor_log}");
 }
+
+#[test]
+fn exec_joins_a_user_namespace_container() {
+    let mut c = TestContainer::new(&["sleep", "1000"]);
+    c.spec.namespaces.user = Some(skiff_container::spec::IdMapping {
+        host_id: 100_000,
+        size: 65_536,
+    });
+    c.start_ok();
+    let (code, out, err) = exec(
+        &c,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; id -u; cat /etc/skiff-marker; touch /new && ls -n /new",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        &words[..5],
+        ["0", "100000", "65536", "0", "only-in-the-layer"],
+        "{out}"
+    );
+    // Owned by the container's root; the write went through the idmapped
+    // upper directory.
+    assert_eq!(words[7], "0", "{out}");
+    assert!(c.spec.rootfs.upper_dir.join("new").exists());
+}

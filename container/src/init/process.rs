@@ -139,8 +139,14 @@ pub fn setup_stdio(stdio: Stdio) -> Result<(), InitError> {
         if unsafe { libc::setsid() } < 0 {
             return Err(InitError::sys("setsid", Errno::last()));
         }
-        // SAFETY: fd 0 is the pty slave.
-        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        // The pty slave is stdout whatever stdin is (a caller may hand
+        // /dev/null or a pipe as stdin to a terminal session).
+        // SAFETY: isatty takes plain fds.
+        let terminal = (0..=2)
+            .find(|fd| unsafe { libc::isatty(*fd) } == 1)
+            .ok_or_else(|| InitError::invalid("a terminal was asked for but no stdio is one"))?;
+        // SAFETY: `terminal` is the pty slave.
+        if unsafe { libc::ioctl(terminal, libc::TIOCSCTTY, 0) } < 0 {
             return Err(InitError::sys(
                 "making the terminal the controlling tty (TIOCSCTTY)",
                 Errno::last(),

@@ -91,13 +91,24 @@ fn clone_container(
         None
     };
     let flags = clone_flags(spec, cgroups.version() == CgroupVersion::V2);
+    let own_mounts = enter_idmapped_mounts(spec)?;
     let cloned = sys::clone3(flags, cgroup_fd.as_ref().map(|fd| fd.as_fd()))
-        .context(|| "cloning the container process".into())?;
+        .context(|| "cloning the container process".into());
+    // Back to our own mount namespace at once (the idmapped mounts stay
+    // with the clone): state files are written through plain mounts.
+    let returned = match &own_mounts {
+        Some(original) if matches!(cloned, Ok(Cloned::Parent { .. }) | Err(_)) => {
+            sys::setns(original.as_fd(), libc::CLONE_NEWNS)
+                .context(|| "returning to the monitor's mount namespace".into())
+        }
+        _ => Ok(()),
+    };
+    let cloned = cloned?;
     let (pid, pidfd) = match cloned {
         Cloned::Child => {
             // Only the init's ends stay open here; the monitor's copies
             // would keep its pipes from ever reaching EOF.
-            drop((io.monitor, go_write, error_read, cgroup_fd));
+            drop((io.monitor, go_write, error_read, cgroup_fd, own_mounts));
             let _ = sys::set_parent_death_signal(libc::SIGKILL);
             sys::default_signal(libc::SIGHUP);
             sys::default_signal(libc::SIGPIPE);
@@ -124,7 +135,8 @@ fn clone_container(
     };
     drop((io.container, go_read, error_write, cgroup_fd));
     // If the child died early, its own reason beats our broken pipe.
-    let released = release_child(spec, cgroups, self_join.is_none(), pid, go_write);
+    let released =
+        returned.and_then(|()| release_child(spec, cgroups, self_join.is_none(), pid, go_write));
     let outcome = match (released, init_outcome(error_read)) {
         (Ok(()), outcome) => outcome,
         (Err(e), Ok(())) => Err(e),
@@ -136,6 +148,32 @@ fn clone_container(
         return Err(e);
     }
     Ok((pid, pidfd, io.monitor))
+}
+
+/// With a user namespace the container's root must be idmapped, which
+/// only a process privileged on the host can do (see
+/// [`init::prepare_idmapped_root`]): the monitor makes those mounts in a
+/// private mount namespace that the clone copies, and returns the fd of
+/// its own namespace to go back to right after the clone.
+fn enter_idmapped_mounts(spec: &ContainerSpec) -> Result<Option<OwnedFd>, String> {
+    let Some(mapping) = spec.namespaces.user else {
+        return Ok(None);
+    };
+    let original = sys::open(Path::new("/proc/self/ns/mnt"), libc::O_RDONLY)
+        .context(|| "opening the monitor's mount namespace".into())?;
+    let prepared = sys::unshare(libc::CLONE_NEWNS)
+        .context(|| "creating a mount namespace for the idmapped root".into())
+        .and_then(|()| sys::make_mounts_private().context(|| "making / rprivate".into()))
+        .and_then(|()| {
+            init::prepare_idmapped_root(&spec.rootfs, mapping).map_err(|e| e.to_string())
+        });
+    match prepared {
+        Ok(()) => Ok(Some(original)),
+        Err(e) => {
+            let _ = sys::setns(original.as_fd(), libc::CLONE_NEWNS);
+            Err(e)
+        }
+    }
 }
 
 fn clone_flags(spec: &ContainerSpec, cgroup_v2: bool) -> u64 {

@@ -197,6 +197,22 @@ pub fn unshare(flags: libc::c_int) -> io::Result<()> {
     check(unsafe { libc::unshare(flags) }).map(drop)
 }
 
+/// `/` and everything below it rprivate: mounts made here from now on
+/// stay in this mount namespace.
+pub fn make_mounts_private() -> io::Result<()> {
+    // SAFETY: valid C string; null source, type and data.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    })
+    .map(drop)
+}
+
 pub fn setsid() -> io::Result<()> {
     // SAFETY: plain syscall.
     check(unsafe { libc::setsid() }).map(drop)
@@ -351,17 +367,25 @@ mod tests {
     #[test]
     fn clone3_starts_the_child_in_the_given_cgroup() {
         let name = format!("skiff-test-{}-clone3", std::process::id());
-        let dir = cgroup2_root().join(&name);
-        std::fs::create_dir(&dir).unwrap();
-        let cgroup = open(&dir, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+        struct RemoveOnDrop(std::path::PathBuf);
+        impl Drop for RemoveOnDrop {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let dir = RemoveOnDrop(cgroup2_root().join(&name));
+        std::fs::create_dir(&dir.0).unwrap();
+        let cgroup = open(&dir.0, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
         let (hold_read, hold_write) = pipe().unwrap();
         let child = match clone3(0, Some(cgroup.as_fd())).unwrap() {
             Cloned::Child => {
                 // Async-signal-safe only (the test process has threads):
                 // wait for the parent to look, then leave.
                 let mut byte = [0u8; 1];
-                // SAFETY: read into a local buffer, then _exit.
+                // SAFETY: close our copy of the write end (else no EOF),
+                // read into a local buffer, then _exit.
                 unsafe {
+                    libc::close(hold_write.as_raw_fd());
                     libc::read(hold_read.as_raw_fd(), byte.as_mut_ptr().cast(), 1);
                     libc::_exit(0)
                 }
@@ -375,7 +399,6 @@ mod tests {
         let membership = std::fs::read_to_string(format!("/proc/{child}/cgroup")).unwrap();
         drop(hold_write);
         let status = wait_child(child).unwrap();
-        std::fs::remove_dir(&dir).unwrap();
         assert!(
             membership.lines().any(|l| l == format!("0::/{name}")),
             "{membership}"

@@ -41,9 +41,12 @@ pub const STDIN_FIFO: &str = "stdin";
 pub const MONITOR_LOG_FILE: &str = "monitor.log";
 
 /// Exit code reported when the monitor died (e.g. `kill -9`) before it
-/// could record the container's exit: the container was then killed with
-/// SIGKILL (the monitor is its parent and sets it as its parent-death
-/// signal), so 128 + 9.
+/// could record the container's exit: 128 + SIGKILL, because the monitor
+/// gives the container's init SIGKILL as parent-death signal, so the
+/// container dies with it. (The kernel clears that signal when the init
+/// switches to a non-root user: such a container keeps running
+/// unsupervised, reads as `Running` while it lives, and its end is then
+/// reported the same way, its real exit code being unknowable.)
 pub const LOST_EXIT_CODE: i32 = 137;
 
 #[derive(Debug, Clone, PartialEq)]
