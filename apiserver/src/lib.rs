@@ -3,15 +3,15 @@
 //! shares one store watch per kind among all clients, discovery, OpenAPI and
 //! metrics.
 //!
-//! The server is plain HTTP for now. TLS goes in [`serve`] (an
-//! `axum::serve::Listener` that accepts TLS connections) and authentication
-//! in [`router`] (a layer in front of everything but health checks).
+//! Listeners are plain HTTP, or TLS with bearer-token authentication when
+//! [`ServerConfig::security`] is set (see [`auth`] and [`tls`]).
 
 // `Status` (the error every request can end in) is large; it is built only
 // on the failure path, where its size does not matter.
 #![allow(clippy::result_large_err)]
 
 mod allocators;
+pub mod auth;
 mod body;
 mod continue_token;
 mod discovery;
@@ -31,6 +31,7 @@ mod registry;
 mod routes;
 mod state;
 pub mod testing;
+pub mod tls;
 mod value;
 mod version;
 mod watch_cache;
@@ -54,11 +55,21 @@ use crate::registry::Registry;
 use crate::state::{AppState, Settings};
 use crate::watch_cache::{CacheSettings, WatchCache};
 
+pub use crate::auth::{Identity, Security};
 pub use crate::faults::{FAULT_HEADER, Faults, WriteFilter, WriteVerb};
+pub use crate::tls::ServerTls;
 
 /// How the API server runs.
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// More addresses to serve the same API on (a lab's namespace address
+    /// beside loopback, ...).
+    pub extra_listen: Vec<SocketAddr>,
+    /// TLS and tokens. `None`: every listener is plain HTTP and
+    /// unauthenticated (tests, loopback-only servers). `Some`: listeners on
+    /// non-loopback addresses (and on loopback with `tls_on_loopback`)
+    /// serve TLS and require a token; plain loopback listeners stay open.
+    pub security: Option<Security>,
     pub store: Arc<dyn Store>,
     /// Service cluster IPs come from here (IPv4).
     pub service_cidr: String,
@@ -81,6 +92,8 @@ impl ServerConfig {
     pub fn new(listen: SocketAddr, store: Arc<dyn Store>) -> ServerConfig {
         ServerConfig {
             listen,
+            extra_listen: Vec::new(),
+            security: None,
             store,
             service_cidr: "10.96.0.0/12".into(),
             node_port_range: (30000, 32767),
@@ -99,6 +112,7 @@ impl ServerConfig {
 /// [`shutdown`]: RunningServer::shutdown
 pub struct RunningServer {
     local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     compactor: AbortOnDrop,
@@ -117,6 +131,11 @@ impl RunningServer {
     /// The address it listens on (the real port when `listen` had port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Every address it listens on, `listen` first, then `extra_listen`.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// Stops accepting, ends open watches, finishes in-flight requests.
@@ -171,10 +190,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .map_err(|s| anyhow::anyhow!("resuming namespace deletion: {}", s.message))?;
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let local_addr = listener.local_addr()?;
+    let mut listeners = Vec::new();
+    for addr in std::iter::once(config.listen).chain(config.extra_listen.iter().copied()) {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        listeners.push(listener);
+    }
+    let local_addr = listeners[0].local_addr()?;
     let watch_cache = WatchCache::new(store.clone(), CacheSettings::default(), shutdown_rx.clone());
     // Creates check their namespace against the namespaces' watch cache.
     let namespace_view = watch_cache
@@ -193,16 +216,50 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         },
         shutdown: shutdown_rx.clone(),
         faults: config.faults.clone(),
+        auth: config
+            .security
+            .as_ref()
+            .map(|s| Arc::new(auth::Authenticator::new(s, store.clone()))),
     });
     let compactor = AbortOnDrop(skiff_store::compactor::spawn_compactor(
         store.clone(),
         config.compaction_interval,
         config.compaction_keep_revisions,
     ));
-    let server = tokio::spawn(serve(listener, router(state), shutdown_rx));
-    tracing::info!(address = %local_addr, "API server listening");
+    let app = router(state);
+    let mut serving = Vec::new();
+    let mut local_addrs = Vec::new();
+    for listener in listeners {
+        let addr = listener.local_addr()?;
+        local_addrs.push(addr);
+        let tls = config
+            .security
+            .as_ref()
+            .filter(|s| s.tls_on_loopback || !addr.ip().is_loopback());
+        let (mode, scheme) = match tls {
+            Some(_) => (auth::ListenerMode::Authenticated, "https"),
+            None => (auth::ListenerMode::Open, "http"),
+        };
+        let app = app.clone().layer(axum::Extension(mode));
+        let shutdown = shutdown_rx.clone();
+        serving.push(match tls {
+            Some(s) => {
+                let tls = tls::TlsListener::new(listener, s.tls.config.clone())?;
+                tokio::spawn(serve(tls, app, shutdown))
+            }
+            None => tokio::spawn(serve(listener, app, shutdown)),
+        });
+        tracing::info!(address = %addr, scheme, "API server listening");
+    }
+    let server = tokio::spawn(async move {
+        for result in futures::future::join_all(serving).await {
+            result.map_err(std::io::Error::other)??;
+        }
+        Ok(())
+    });
     Ok(RunningServer {
         local_addr,
+        local_addrs,
         shutdown: shutdown_tx,
         server,
         compactor,
@@ -213,6 +270,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
 /// table, so they all go to one dispatcher.
 fn router(state: Arc<AppState>) -> Router {
     let metrics = state.metrics.clone();
+    let authenticator = state.auth.clone();
     let faults = state.faults.clone();
     let router = Router::new()
         .route("/version", get(version::version))
@@ -223,6 +281,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::v3_index))
         .route("/openapi/v3/{*path}", get(openapi::v3_document))
+        .route(auth::join::CACERTS_PATH, get(auth::join::cacerts))
+        .route(auth::join::JOIN_PATH, axum::routing::post(auth::join::join))
         .fallback(handlers::dispatch)
         .method_not_allowed_fallback(|| async { ApiError(method_not_allowed()) })
         .with_state(state);
@@ -233,18 +293,26 @@ fn router(state: Arc<AppState>) -> Router {
     };
     router
         .layer(axum::middleware::from_fn_with_state(
+            authenticator,
+            auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// Serves plain HTTP/1.1 until `shutdown` turns true.
-async fn serve(
-    listener: TcpListener,
+/// Serves HTTP/1.1 and HTTP/2 until `shutdown` turns true.
+async fn serve<L>(
+    listener: L,
     app: Router,
     mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;

@@ -26,4 +26,6 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Injected faults (tests only).
     pub faults: Option<Arc<crate::faults::Faults>>,
+    /// Token checks of a secured server (`None`: no listener needs them).
+    pub(crate) auth: Option<Arc<crate::auth::Authenticator>>,
 }

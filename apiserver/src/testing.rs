@@ -13,7 +13,7 @@ use crate::{RunningServer, ServerConfig, start};
 /// (removed when dropped: keep it as long as the server).
 pub struct EmbeddedServer {
     pub server: RunningServer,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when TLS is forced on loopback).
     pub url: String,
     pub dir: tempfile::TempDir,
 }
@@ -27,7 +27,10 @@ pub async fn start_embedded(
     let store = SqliteStore::open(&dir.path().join("state.db")).context("opening SQLite")?;
     let mut config = ServerConfig::new("127.0.0.1:0".parse()?, Arc::new(store));
     configure(&mut config);
+    // A secured config with TLS on loopback serves https.
+    let tls = config.security.as_ref().is_some_and(|s| s.tls_on_loopback);
     let server = start(config).await.context("starting the API server")?;
-    let url = format!("http://{}", server.local_addr());
+    let scheme = if tls { "https" } else { "http" };
+    let url = format!("{scheme}://{}", server.local_addr());
     Ok(EmbeddedServer { server, url, dir })
 }

@@ -98,14 +98,14 @@ impl Request {
 /// A handle on one API server; cheap to clone (shared connection pool).
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Called with the text of each `Warning` header the server sends.
 pub type WarningHandler = Arc<dyn Fn(&str) + Send + Sync>;
 
 #[derive(Clone)]
-struct Inner {
+pub(crate) struct Inner {
     http: reqwest::Client,
     server: String,
     /// `host:port`, for messages.
@@ -114,6 +114,10 @@ struct Inner {
     token: Option<String>,
     namespace: String,
     warnings: Option<WarningHandler>,
+    /// The kubeconfig's CA and `insecure-skip-tls-verify`, for connections
+    /// made outside reqwest (WebSocket exec: see [`crate::websocket`]).
+    pub(crate) ca_pem: Option<Vec<u8>>,
+    pub(crate) insecure_skip_tls_verify: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -126,7 +130,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// reqwest is built without a crypto provider; install ring's once per process.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Err means another part of the process installed one first: fine.
@@ -218,6 +222,8 @@ impl Client {
                 token: config.token.filter(|t| https && !t.is_empty()),
                 namespace: config.namespace.unwrap_or_else(|| "default".into()),
                 warnings: None,
+                ca_pem: config.ca_pem,
+                insecure_skip_tls_verify: config.insecure_skip_tls_verify,
             }),
         })
     }
@@ -250,6 +256,11 @@ impl Client {
     /// `127.0.0.1:6443`, as kubectl names the server in connection errors.
     pub fn authority(&self) -> &str {
         &self.inner.authority
+    }
+
+    /// The bearer token sent with every request (https servers only).
+    pub fn token(&self) -> Option<&str> {
+        self.inner.token.as_deref()
     }
 
     /// The context's namespace, else `default`.

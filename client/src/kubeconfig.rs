@@ -45,7 +45,7 @@ pub struct Kubeconfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamedCluster {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cluster: Cluster,
 }
 
@@ -67,7 +67,7 @@ pub struct Cluster {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamedContext {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub context: Context,
 }
 
@@ -84,7 +84,7 @@ pub struct Context {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamedUser {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub user: User,
 }
 
@@ -580,6 +580,15 @@ users:
         assert_eq!(Kubeconfig::read(&path).unwrap(), cfg);
         let missing = Kubeconfig::read(&dir.path().join("nope")).unwrap_err();
         assert!(missing.to_string().contains("no such file or directory"));
+    }
+
+    #[test]
+    fn an_empty_user_is_no_credentials() {
+        let text = "clusters:\n- name: c\n  cluster:\n    server: https://h:1\n\
+                    contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+                    current-context: x\nusers:\n- name: u\n  user:\n";
+        let r = Kubeconfig::from_yaml(text).unwrap().resolve(None).unwrap();
+        assert_eq!(r.token, None);
     }
 
     #[test]

@@ -95,7 +95,9 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
                     .ok()
                     .map(crate::proxy::ClientUpgrade::WebSocket)
             };
-            match serve(state, verb, path, query, parts.headers, body, upgrade).await {
+            let identity = parts.extensions.get::<crate::auth::Identity>().cloned();
+            let request = (parts.headers, body, upgrade, identity);
+            match serve(state, verb, path, query, request).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             }
@@ -130,14 +132,20 @@ pub(crate) fn verb(method: &Method, path: &ResourcePath, q: &Query) -> Option<&'
     )
 }
 
+/// Headers, body, offered upgrade and who sent it.
+type Request_ = (
+    HeaderMap,
+    Body,
+    Option<crate::proxy::ClientUpgrade>,
+    Option<crate::auth::Identity>,
+);
+
 async fn serve(
     state: Arc<AppState>,
     verb: &'static str,
     path: ResourcePath,
     query: Query,
-    headers: HeaderMap,
-    body: Body,
-    upgrade: Option<crate::proxy::ClientUpgrade>,
+    (headers, body, upgrade, identity): Request_,
 ) -> ApiResult<Response> {
     let body = match verb {
         "POST" | "PUT" | "PATCH" | "DELETE" | "DELETECOLLECTION" => {
@@ -145,6 +153,11 @@ async fn serve(
         }
         _ => Bytes::new(),
     };
+    // Set by the authentication layer on every request it lets through.
+    let Some(identity) = identity else {
+        return Err(crate::auth::unauthorized().into());
+    };
+    crate::auth::node_restriction::authorize(&state, &identity, verb, &path, &body).await?;
     let ctx = Ctx {
         rendering: rendering(&headers),
         state,

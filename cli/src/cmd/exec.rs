@@ -64,8 +64,8 @@ pub async fn run(ctx: &Ctx, args: ExecArgs) -> CliResult {
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(channel::V5),
     );
-    let socket = match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => socket,
+    let socket = match super::ws_connect::connect(&ctx.client, request).await {
+        Ok(socket) => socket,
         Err(tungstenite::Error::Http(resp)) => {
             let body = resp.body().as_deref().unwrap_or_default();
             let status = skiff_client::client::status_from_response(resp.status(), body);
@@ -100,12 +100,8 @@ fn exec_url(
     tty: bool,
 ) -> CliResult<String> {
     let server = ctx.client.server();
-    let base = if let Some(rest) = server.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        return Err(CliError::msg(format!(
-            "skiff exec speaks plain http only for now; the server is {server}"
-        )));
+    let Some(base) = super::ws_connect::websocket_base(server) else {
+        return Err(CliError::msg(format!("unsupported server URL {server}")));
     };
     let mut query: Vec<(String, String)> = args
         .command
@@ -145,8 +141,7 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use super::ws_connect::Socket;
 
 /// Relays the streams; the exit code from channel 3, or why there is none.
 async fn session(socket: Socket, stdin: bool, tty: bool) -> Result<i32, String> {

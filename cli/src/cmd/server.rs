@@ -17,9 +17,18 @@ pub struct ServerArgs {
     /// Directory for the state (`state.db`) and the kubeconfig.
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
-    /// Address to serve the API on (port 0 picks a free one).
+    /// Address to serve the API on (repeatable; port 0 picks a free one).
+    /// Non-loopback addresses serve TLS and require a token; loopback ones
+    /// serve plain HTTP where every request has admin rights (anyone on
+    /// this machine), unless --tls. The kubeconfig names the first.
     #[arg(long, default_value = "127.0.0.1:6443", value_name = "ADDR")]
-    pub listen: SocketAddr,
+    pub listen: Vec<SocketAddr>,
+    /// Serve TLS (and require tokens) on loopback addresses too.
+    #[arg(long)]
+    pub tls: bool,
+    /// Another name or IP for the serving certificate (repeatable).
+    #[arg(long = "tls-san", value_name = "NAME|IP")]
+    pub tls_san: Vec<String>,
     /// etcd endpoints (comma list) instead of the embedded store.
     #[arg(long, value_name = "URLS", value_delimiter = ',')]
     pub etcd: Vec<String>,
@@ -101,8 +110,9 @@ async fn open_store(args: &ServerArgs) -> CliResult<Arc<dyn Store>> {
 pub(crate) struct StartedServer {
     server: skiff_apiserver::RunningServer,
     controllers: tokio::task::JoinSet<()>,
-    /// What clients use: `http://127.0.0.1:PORT`.
-    pub url: String,
+    /// The admin's connection settings: `http://127.0.0.1:PORT`, or
+    /// `https://` with the CA and the admin token.
+    pub client_config: skiff_client::ClusterConfig,
     pub kubeconfig: PathBuf,
 }
 
@@ -119,8 +129,15 @@ impl StartedServer {
 pub(crate) async fn start(args: &ServerArgs) -> CliResult<StartedServer> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| CliError::msg(format!("creating {}: {e}", args.data_dir.display())))?;
+    let Some((&first, extra)) = args.listen.split_first() else {
+        return Err(CliError::msg("--listen: give at least one address"));
+    };
+    let security =
+        super::secure::server_security(&args.data_dir, &args.listen, &args.tls_san, args.tls)?;
     let store = open_store(args).await?;
-    let mut config = skiff_apiserver::ServerConfig::new(args.listen, store);
+    let mut config = skiff_apiserver::ServerConfig::new(first, store);
+    config.extra_listen = extra.to_vec();
+    config.security = Some(security.clone());
     if let Some(cidr) = &args.service_cidr {
         config.service_cidr = cidr.clone();
     }
@@ -130,20 +147,61 @@ pub(crate) async fn start(args: &ServerArgs) -> CliResult<StartedServer> {
     // The garbage collector runs with the controllers; without it Orphan and
     // Foreground deletions would wait for ever on their finalizers.
     config.garbage_collector = !args.disable_controllers;
-    let server = skiff_apiserver::start(config)
-        .await
-        .map_err(|e| CliError::msg(format!("starting the API server on {}: {e:#}", args.listen)))?;
+    let server = skiff_apiserver::start(config).await.map_err(|e| {
+        let addrs: Vec<String> = args.listen.iter().map(|a| a.to_string()).collect();
+        CliError::msg(format!(
+            "starting the API server on {}: {e:#}",
+            addrs.join(", ")
+        ))
+    })?;
     let addr = server.local_addr();
-    let url = format!("http://{}", client_address(addr));
+    // The same rule the server applies to each listener.
+    let tls = args.tls || !addr.ip().is_loopback();
+    let url = format!(
+        "{}://{}",
+        if tls { "https" } else { "http" },
+        client_address(addr)
+    );
     let kubeconfig_path = args
         .write_kubeconfig
         .clone()
         .unwrap_or_else(|| args.data_dir.join("kubeconfig"));
-    if let Err(e) = Kubeconfig::single(&url, None, None).write(&kubeconfig_path) {
+    let kubeconfig = if tls {
+        Kubeconfig::single(
+            &url,
+            Some(&security.tls.ca_pem),
+            Some(&security.admin_token),
+        )
+    } else {
+        Kubeconfig::single(&url, None, None)
+    };
+    let client_config = match kubeconfig.resolve(None) {
+        Ok(c) => c,
+        Err(e) => {
+            server.shutdown().await;
+            return Err(CliError::msg(e.to_string()));
+        }
+    };
+    if let Err(e) = kubeconfig.write(&kubeconfig_path) {
         server.shutdown().await;
         return Err(CliError::msg(e.to_string()));
     }
-    tracing::info!("skiff API server listening on {url}");
+    for a in server.local_addrs() {
+        let secured = args.tls || !a.ip().is_loopback();
+        let how = if secured {
+            "https, tokens required"
+        } else {
+            "plain http, no authentication"
+        };
+        tracing::info!("skiff API server listening on {a} ({how})");
+    }
+    tracing::info!(
+        "node join token (also in {}): {}",
+        args.data_dir
+            .join(skiff_apiserver::auth::NODE_TOKEN_FILE)
+            .display(),
+        security.join_token()
+    );
     tracing::info!(
         "kubeconfig written to {0}; use it with: export KUBECONFIG={0}",
         kubeconfig_path.display()
@@ -151,8 +209,8 @@ pub(crate) async fn start(args: &ServerArgs) -> CliResult<StartedServer> {
 
     let mut controllers = tokio::task::JoinSet::new();
     if !args.disable_controllers {
-        let client =
-            skiff_client::Client::from_server(&url).map_err(|e| CliError::msg(e.to_string()))?;
+        let client = skiff_client::Client::new(client_config.clone())
+            .map_err(|e| CliError::msg(e.to_string()))?;
         let ctx = args.controllers.context(client)?;
         skiff_controller::manager::start(
             &ctx,
@@ -164,7 +222,7 @@ pub(crate) async fn start(args: &ServerArgs) -> CliResult<StartedServer> {
     Ok(StartedServer {
         server,
         controllers,
-        url,
+        client_config,
         kubeconfig: kubeconfig_path,
     })
 }
