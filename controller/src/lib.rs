@@ -19,3 +19,4 @@ pub mod node_lifecycle;
 pub mod replicaset;
 pub mod run;
 pub mod scheduler;
+pub mod service_lb;

@@ -22,6 +22,8 @@ pub struct Parts {
     pub job: bool,
     pub cronjob: bool,
     pub scheduler: bool,
+    /// LoadBalancer Services get the Ready Nodes' IPs as ingress.
+    pub service_lb: bool,
 }
 
 impl Parts {
@@ -36,6 +38,7 @@ impl Parts {
             job: true,
             cronjob: true,
             scheduler: true,
+            service_lb: true,
         }
     }
 }
@@ -75,6 +78,9 @@ pub fn start(ctx: &Context, parts: Parts, tasks: &mut JoinSet<()>) {
     }
     if parts.scheduler {
         crate::scheduler::start(ctx, tasks);
+    }
+    if parts.service_lb {
+        crate::service_lb::start(ctx, tasks);
     }
     // Handlers are registered: only now may events flow.
     ctx.informers.start(tasks);
