@@ -93,6 +93,11 @@ impl NodeState {
         self.pod_cidr.borrow().clone()
     }
 
+    /// Follows the Node's podCIDR (`None` until the controller gives one).
+    pub fn watch_pod_cidr(&self) -> watch::Receiver<Option<String>> {
+        self.pod_cidr.subscribe()
+    }
+
     /// Where new pod IPs come from: the podCIDR, else the fallback.
     pub fn effective_pod_cidr(&self) -> String {
         self.pod_cidr()

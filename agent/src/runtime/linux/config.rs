@@ -41,6 +41,10 @@ pub struct DnsConfig {
     pub servers: Vec<IpAddr>,
     /// `search` domains (with `servers` only).
     pub search: Vec<String>,
+    /// The node runs cluster DNS for this domain (`crate::dns`): pods on
+    /// the pod network get `nameserver <their gateway>` and the search path
+    /// `<ns>.svc.<domain> svc.<domain> <domain>` instead of the above.
+    pub cluster_domain: Option<String>,
 }
 
 /// Registry access for pulls.

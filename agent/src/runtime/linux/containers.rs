@@ -32,6 +32,7 @@ impl LinuxRuntime {
         pod_uid: &str,
         config: &ContainerConfig,
     ) -> RuntimeResult<ContainerId> {
+        let started = std::time::Instant::now();
         let sb = self
             .sandbox_record(pod_uid)
             .ok_or_else(|| RuntimeError::NotFound(format!("sandbox of pod {pod_uid}")))?;
@@ -124,6 +125,12 @@ impl LinuxRuntime {
         };
         let rec = record.clone();
         blocking(move || write_container(&cp, &spec, &rec)).await?;
+        tracing::debug!(
+            pod = %sb.name,
+            container = %config.name,
+            ms = started.elapsed().as_millis() as u64,
+            "container created"
+        );
         lock(&self.shared.containers).insert(id.clone(), record);
         Ok(ContainerId::new(id))
     }
@@ -189,6 +196,7 @@ impl LinuxRuntime {
                 "container {id} was already started"
             )));
         }
+        let started = std::time::Instant::now();
         let output = tokio::process::Command::new(&self.shared.config.helper_program)
             .arg("container-monitor")
             .arg(&dir)
@@ -218,6 +226,12 @@ impl LinuxRuntime {
                 record.name
             )));
         }
+        tracing::debug!(
+            pod = %record.pod_name,
+            container = %record.name,
+            ms = started.elapsed().as_millis() as u64,
+            "container started by its monitor"
+        );
         self.watch_exit(record);
         Ok(())
     }

@@ -63,6 +63,8 @@ impl LinuxRuntime {
         );
         let cgroups = self.shared.cgroups.clone();
         let qos_lock = self.shared.qos_lock.clone();
+        // Start-up costs per step, for `RUST_LOG=skiff_agent::runtime=debug`.
+        let started = std::time::Instant::now();
         let pins = blocking(move || {
             let pins = sandbox::create(&ns_dir, &hostname, host_network)
                 .map_err(|e| failed("creating the pod's namespaces", e))?;
@@ -73,6 +75,7 @@ impl LinuxRuntime {
             Ok(pins)
         })
         .await?;
+        let namespaces_done = started.elapsed();
         if let Some(netns) = &pins.net {
             let cni = self.cni(config.pod_cidr.as_deref())?;
             match cni.add(uid, netns).await {
@@ -87,6 +90,7 @@ impl LinuxRuntime {
                 }
             }
         }
+        let network_done = started.elapsed();
         record.ready = true;
         let files = sp.clone();
         let rec = record.clone();
@@ -97,6 +101,13 @@ impl LinuxRuntime {
         })
         .await?;
         lock(&self.shared.sandboxes).insert(uid.clone(), record.clone());
+        tracing::debug!(
+            pod = %config.name,
+            namespaces_ms = namespaces_done.as_millis() as u64,
+            network_ms = (network_done - namespaces_done).as_millis() as u64,
+            files_ms = (started.elapsed() - network_done).as_millis() as u64,
+            "sandbox ready"
+        );
         Ok(record.status())
     }
 
@@ -267,7 +278,7 @@ fn write_pod_files(
     };
     write(sp.hosts(), hosts_file(&record.hostname, record.ip))?;
     let node_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write(sp.resolv_conf(), resolv_conf(dns, &node_resolv))?;
+    write(sp.resolv_conf(), pod_resolv_conf(dns, record, &node_resolv))?;
     write(sp.hostname(), format!("{}\n", record.hostname))
 }
 
@@ -286,6 +297,27 @@ pub fn hosts_file(hostname: &str, ip: Option<IpAddr>) -> String {
         s.push_str(&format!("{ip}\t{hostname}\n"));
     }
     s
+}
+
+/// With cluster DNS, a pod on the pod network asks the node's DNS server
+/// on its gateway, searching its namespace first; host-network pods and
+/// nodes without cluster DNS get [`resolv_conf`].
+pub fn pod_resolv_conf(dns: &super::DnsConfig, pod: &SandboxRecord, node_resolv: &str) -> String {
+    let gateway = pod
+        .pod_cidr
+        .as_deref()
+        .and_then(|cidr| super::cni::pod_gateway(cidr).ok());
+    match (&dns.cluster_domain, gateway) {
+        (Some(domain), Some(gateway)) if !pod.host_network => {
+            let cluster = super::DnsConfig {
+                servers: vec![gateway],
+                search: crate::dns::search_path(&pod.namespace, domain),
+                cluster_domain: None,
+            };
+            resolv_conf(&cluster, node_resolv)
+        }
+        _ => resolv_conf(dns, node_resolv),
+    }
 }
 
 /// The configured servers and search domains, or the node's own file.
@@ -319,10 +351,56 @@ mod tests {
         let dns = super::super::DnsConfig {
             servers: vec!["10.96.0.10".parse().unwrap()],
             search: vec!["default.svc.cluster.local".into()],
+            cluster_domain: None,
         };
         let r = resolv_conf(&dns, node);
         assert!(r.starts_with("search default.svc.cluster.local\nnameserver 10.96.0.10\n"));
         assert_eq!(qos_dir("BestEffort"), "besteffort");
+        assert_eq!(
+            pod_resolv_conf(&dns, &record(false), node),
+            r,
+            "no cluster DNS"
+        );
         assert_eq!(qos_dir("Burstable"), "burstable");
+    }
+
+    fn record(host_network: bool) -> SandboxRecord {
+        SandboxRecord {
+            pod_uid: "u1".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+            attempt: 0,
+            hostname: "web".into(),
+            host_network,
+            qos: "burstable".into(),
+            cgroup: "skiff/burstable/podu1".into(),
+            ip: Some("10.250.1.7".parse().unwrap()),
+            ready: true,
+            pod_cidr: Some("10.250.1.0/24".into()),
+            user_namespace_host_id: None,
+            time_offset_seconds: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn cluster_dns_pods_ask_their_gateway() {
+        let node = "nameserver 192.0.2.53\n";
+        let dns = super::super::DnsConfig {
+            cluster_domain: Some("cluster.local".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            pod_resolv_conf(&dns, &record(false), node),
+            "search shop.svc.cluster.local svc.cluster.local cluster.local\n\
+             nameserver 10.250.1.1\n\
+             options ndots:5\n"
+        );
+        // Host-network pods keep the node's resolver, as the kubelet does.
+        assert_eq!(pod_resolv_conf(&dns, &record(true), node), node);
+        // No pod CIDR (no pod network): the node's resolver too.
+        let mut no_cidr = record(false);
+        no_cidr.pod_cidr = None;
+        assert_eq!(pod_resolv_conf(&dns, &no_cidr, node), node);
     }
 }

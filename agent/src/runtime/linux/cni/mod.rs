@@ -71,6 +71,12 @@ impl Default for CniConfig {
     }
 }
 
+/// The pods' gateway (the bridge's address) on `pod_cidr`: its first host,
+/// e.g. 10.250.1.1 for 10.250.1.0/24.
+pub fn pod_gateway(pod_cidr: &str) -> Result<IpAddr, CniError> {
+    Ok(Subnet::parse(pod_cidr)?.gateway())
+}
+
 /// A sandbox's address on the pod network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodNetwork {
