@@ -1,48 +1,59 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian/Ubuntu machine (root): install what is missing,
-# build, start a skiff server (API, controllers, scheduler) on loopback and three
-# hollow nodes, apply the seed manifests with skiff and with the real kubectl,
-# roll out, change the image, roll back, scale, delete, stop.
+# The main job on a fresh Debian/Ubuntu machine, as root: install what is missing, build,
+# bring up a 3-node lab (each node a network namespace: the host's own network is never
+# touched), build nginx from Debian packages, load it into the lab's registry (every node's
+# docker.io mirror), apply the seed manifests unchanged, wait for the rollout, and show nginx
+# answering through the Service from another node.
+#
+#   scripts/demo.sh           leaves the lab up (then: skiff lab down --name demo)
+#   scripts/demo.sh --down    removes the lab at the end
+#   scripts/demo.sh --hollow  the earlier demo: hollow nodes that pretend to run containers
 set -euo pipefail
 cd "$(dirname "$0")/.."
+down=false
+case "${1:-}" in
+  --hollow) exec scripts/demo-hollow.sh ;;
+  --down) down=true ;;
+  "") ;;
+  *) echo "usage: scripts/demo.sh [--down|--hollow]" >&2; exit 2 ;;
+esac
 scripts/install-deps.sh
 cargo build -p skiff
-skiff=target/debug/skiff
-
-state=$(mktemp -d /tmp/skiff-demo.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$skiff" server --data-dir "$state" --listen "127.0.0.1:$port" --write-kubeconfig "$state/kubeconfig" \
-  --lab-profile >"$state/server.log" 2>&1 &
-server_pid=$!
-agent_pid=
-cleanup() {
-  # Our own children, by PID.
-  [ -n "$agent_pid" ] && { kill "$agent_pid" 2>/dev/null || true; wait "$agent_pid" 2>/dev/null || true; }
-  kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
-for _ in $(seq 100); do [ -f "$state/kubeconfig" ] && curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-export KUBECONFIG="$state/kubeconfig"
-"$skiff" agent --hollow --nodes 3 --lab-profile >"$state/agent.log" 2>&1 &
-agent_pid=$!
-for _ in $(seq 100); do [ "$("$skiff" get nodes --no-headers 2>/dev/null | grep -c ' Ready ')" = 3 ] && break; sleep 0.1; done
+skiff=$PWD/target/debug/skiff
+lab=(--name demo)
 
 step() { printf '\n$ %s\n' "$*"; "$@"; }
-step "$skiff" get nodes
+# A lab left by an earlier run of this demo goes first.
+"$skiff" lab down "${lab[@]}" >/dev/null 2>&1 || true
+"$skiff" doctor || echo "(doctor: see above; the lab carries on)"
+
+work=$(mktemp -d /tmp/skiff-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+kubeconfig=$work/kubeconfig
+step "$skiff" lab up --nodes 3 "${lab[@]}" --write-kubeconfig "$kubeconfig"
+export KUBECONFIG=$kubeconfig
+step image/scripts/make-nginx-oci.sh "$work/nginx-oci"
+step "$skiff" lab load "$work/nginx-oci" "${lab[@]}"
 step "$skiff" apply -f manifests/nginx-deployment.yaml -f manifests/nginx-service.yaml
-step "$skiff" apply -f manifests/nginx-deployment.yaml
-step "$skiff" rollout status deploy/nginx-deployment --timeout=60s
-step "$skiff" get deploy,rs,pods,svc,endpoints -o wide
+step "$skiff" rollout status deploy/nginx-deployment --timeout=120s
+step "$skiff" get nodes -o wide
+step "$skiff" get pods -o wide
+step "$skiff" get svc nginx-service
+ip=$("$skiff" get svc nginx-service -o json | jq -r .spec.clusterIP)
+# The host's curl, run inside node2's network namespace.
+for _ in $(seq 100); do
+  "$skiff" lab exec "${lab[@]}" node2 -- curl -sf --max-time 2 "http://$ip/" >/dev/null && break
+  sleep 0.2
+done
+step "$skiff" lab exec "${lab[@]}" node2 -- curl -sS --max-time 5 "http://$ip/"
 if command -v kubectl >/dev/null; then
-  step kubectl set image deploy/nginx-deployment nginx=nginx:1.27
-  step kubectl rollout status deploy/nginx-deployment --timeout=60s
+  step kubectl get deploy,pods,svc -o wide
 fi
-step "$skiff" rollout undo deploy/nginx-deployment
-step "$skiff" rollout status deploy/nginx-deployment --timeout=60s
-step "$skiff" scale deploy nginx-deployment --replicas=5
-step "$skiff" rollout status deploy/nginx-deployment --timeout=60s
-step "$skiff" describe deploy nginx-deployment
-step "$skiff" delete -f manifests/nginx-deployment.yaml -f manifests/nginx-service.yaml
-echo
-echo "demo done: hollow nodes pretend to run the pods; real containers arrive with the next milestone"
+if $down; then
+  step "$skiff" lab down "${lab[@]}"
+else
+  echo
+  echo "the lab stays up: export KUBECONFIG=/var/lib/skiff/lab/demo/kubeconfig"
+  echo "  $skiff lab status ${lab[*]}; $skiff lab exec ${lab[*]} node1 -- ip route"
+  echo "  $skiff lab down ${lab[*]}        # removes it all"
+fi

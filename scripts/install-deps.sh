@@ -18,6 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The nginx test image is built from Debian's .debs (apt-get download): it
+# needs package lists even when every package above was already installed.
+if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+  apt-get update -qq
+fi
 # Debian starts an etcd service on install; skiff's tests run their own on free ports.
 # So does docker-registry (on :5000); the tests start registries of their own.
 for service in etcd docker-registry; do

@@ -46,13 +46,24 @@ impl Agent {
             }
             None => None,
         };
-        let node = NodeState::new(config, runtime, client);
+        let node = NodeState::new(config, runtime, client.clone());
         // Dropped on an error below: that stops the engine (and the server).
         let mut handle = AgentHandle::new(node.clone(), engine.clone(), true);
         handle.server = server;
+        if let Some(routes) = node.config.routes.clone() {
+            let keeper = crate::routes::start(client.clone(), &node.name, routes)
+                .map_err(|e| anyhow::anyhow!("pod routes: {e}"))?;
+            handle.routes = Some(keeper);
+        }
+        if let Some(proxy) = node.config.proxy.clone() {
+            handle.proxy = Some(crate::proxy::ServiceProxy::start(client.clone(), proxy).await?);
+        }
         engine.register(&node).await?;
         let deadline = tokio::time::Instant::now() + node.config.pod_cidr_wait;
         node.wait_for_pod_cidr(deadline).await;
+        if let Some(dns) = node.config.dns.clone() {
+            handle.dns = Some(start_dns(&client, &node, &dns)?);
+        }
         engine.activate(&node).await;
         Ok(handle)
     }
@@ -67,6 +78,12 @@ pub struct AgentHandle {
     owns_engine: bool,
     /// The agent's HTTP API, when `server_addr` asked for one.
     server: Option<AgentServer>,
+    /// The cross-node route keeper, when `config.routes` asked for one.
+    routes: Option<crate::routes::RoutesHandle>,
+    /// The service proxy, when `config.proxy` asked for one.
+    proxy: Option<crate::proxy::ServiceProxy>,
+    /// The node's cluster DNS, when `config.dns` asked for it.
+    dns: Option<Arc<crate::dns::DnsServer>>,
 }
 
 impl std::fmt::Debug for AgentHandle {
@@ -86,12 +103,26 @@ impl AgentHandle {
             engine,
             owns_engine,
             server: None,
+            routes: None,
+            proxy: None,
+            dns: None,
         }
     }
 
     /// Where the agent's HTTP API listens (see `AgentConfig::server_addr`).
     pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
         self.server.as_ref().map(AgentServer::local_addr)
+    }
+
+    /// What the service proxy has applied, when it runs.
+    pub fn proxy_state(&self) -> Option<tokio::sync::watch::Receiver<crate::proxy::ProxyState>> {
+        self.proxy.as_ref().map(crate::proxy::ServiceProxy::state)
+    }
+
+    /// Where the node's cluster DNS listens (empty: not enabled, or not
+    /// bound yet; see `AgentConfig::dns`).
+    pub fn dns_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.dns.as_ref().map_or_else(Vec::new, |d| d.local_addrs())
     }
 
     pub fn node_name(&self) -> &str {
@@ -133,7 +164,12 @@ impl AgentHandle {
         self.node.heartbeat_paused()
     }
 
-    fn stop(&self) {
+    fn stop(&mut self) {
+        // Its routes stay: pods keep reaching each other meanwhile.
+        self.routes = None;
+        if let Some(dns) = self.dns.take() {
+            dns.stop();
+        }
         self.engine.remove(&self.node.name);
         if self.owns_engine {
             self.engine.shutdown_now();
@@ -145,6 +181,12 @@ impl AgentHandle {
     /// takes them over.
     pub async fn shutdown(mut self) {
         self.stop();
+        // The proxy's table goes if its config says so (`remove_on_shutdown`).
+        if let Some(proxy) = self.proxy.take()
+            && let Err(e) = proxy.shutdown().await
+        {
+            tracing::warn!(error = %e, "service proxy: removing its table failed");
+        }
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
@@ -158,4 +200,28 @@ impl Drop for AgentHandle {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The node's DNS server: on `dns.listen` if given (an error there fails
+/// the start), else on port 53 of the pod network's gateway, following the
+/// Node's podCIDR (a failed bind there is logged and retried).
+fn start_dns(
+    client: &Client,
+    node: &Arc<NodeState>,
+    dns: &crate::dns::DnsServerConfig,
+) -> anyhow::Result<Arc<crate::dns::DnsServer>> {
+    let server = Arc::new(crate::dns::DnsServer::start(client.clone(), dns)?);
+    match dns.listen {
+        Some(addr) => {
+            server
+                .listen(addr)
+                .map_err(|e| anyhow::anyhow!("cluster DNS: listening on {addr}: {e}"))?;
+        }
+        None => server.follow_pod_gateways(
+            node.watch_pod_cidr(),
+            node.config.fallback_pod_cidr.clone(),
+            crate::dns::DNS_PORT,
+        ),
+    }
+    Ok(server)
 }

@@ -144,6 +144,15 @@ pub struct AgentConfig {
     /// materialised (hollow nodes). The Linux runtime's sandbox directory
     /// (`LinuxRuntime::volumes_root`), so they go with the sandbox.
     pub volumes_root: Option<std::path::PathBuf>,
+    /// The service proxy (nftables; needs root and its own network
+    /// namespace or host). `None`: no proxy (hollow nodes, most tests).
+    pub proxy: Option<crate::proxy::ProxyConfig>,
+    /// Cross-node pod routes (host-gw, `crate::routes`); `None`: the agent
+    /// writes no routes (single node, hollow nodes).
+    pub routes: Option<crate::routes::RoutesConfig>,
+    /// The node's cluster DNS server (`crate::dns`) for its pods; `None`:
+    /// none (hollow nodes, most tests).
+    pub dns: Option<crate::dns::DnsServerConfig>,
 }
 
 impl AgentConfig {
@@ -170,6 +179,9 @@ impl AgentConfig {
             api_concurrency: 32,
             pod_events: PodEvents::All,
             volumes_root: None,
+            proxy: None,
+            routes: None,
+            dns: None,
         }
     }
 
@@ -207,6 +219,12 @@ impl AgentConfig {
         }
         crate::runtime::hollow::ipam::Ipv4Pool::parse(&self.fallback_pod_cidr)
             .map_err(|e| format!("fallback pod CIDR: {e}"))?;
+        if let Some(routes) = &self.routes {
+            routes.validate()?;
+        }
+        if let Some(dns) = &self.dns {
+            dns.validate()?;
+        }
         Ok(())
     }
 }

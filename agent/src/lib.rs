@@ -12,23 +12,28 @@
 
 mod agent;
 pub mod config;
+pub mod dns;
 mod engine;
 mod hollow_fleet;
 mod lease;
 mod node;
 mod node_state;
 mod pods;
+pub mod proxy;
+pub mod routes;
 pub mod runtime;
 pub mod server;
 
 pub use agent::{Agent, AgentHandle};
 pub use config::{AgentConfig, Backoff, Capacity, KUBELET_VERSION, PodEvents};
+pub use dns::{DnsServer, DnsServerConfig};
 pub use hollow_fleet::{
     FleetConfig, HOLLOW_LABEL, HollowFleet, HollowNode, hollow_fallback_cidr, hollow_node_ip,
     start_hollow_fleet,
 };
 pub use lease::NODE_LEASE_NAMESPACE;
+pub use proxy::{ProxyConfig, ServiceProxy};
 pub use runtime::hollow::{HOLLOW_RUNTIME_VERSION, HollowConfig, HollowRuntime};
-pub use runtime::{Runtime, RuntimeError, RuntimeEvent};
 pub use runtime::linux::{LINUX_RUNTIME_VERSION, LinuxRuntime, LinuxRuntimeConfig};
+pub use runtime::{Runtime, RuntimeError, RuntimeEvent};
 pub use server::AgentServer;

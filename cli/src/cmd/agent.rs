@@ -32,6 +32,32 @@ pub struct AgentArgs {
     /// port; the API server proxies `kubectl logs` and `exec` to it.
     #[arg(long, value_name = "IP:PORT")]
     pub listen: Option<String>,
+    /// Join the cluster with this join token (`K10<ca hash>::<secret>`,
+    /// the server's <data-dir>/node-token) at `--server https://HOST:PORT`;
+    /// the node's own credential is kept in <root>/kubeconfig. A hollow
+    /// fleet joins as one node (`--nodes 1`, named <prefix>0).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Read the join token from this file instead.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+/// The client the agent works with: the joined node's identity when a join
+/// token is given, else the kubeconfig's.
+async fn agent_client(
+    global: &GlobalArgs,
+    args: &AgentArgs,
+    node_name: impl FnOnce() -> CliResult<String>,
+) -> CliResult<skiff_client::Client> {
+    let token = super::secure::read_join_token(args.token.as_deref(), args.token_file.as_deref())?;
+    match token {
+        Some(token) => {
+            let name = node_name()?;
+            super::secure::join_client(global, &args.node.root, &name, &token).await
+        }
+        None => Ok(Ctx::new(global)?.client),
+    }
 }
 
 /// The `--listen` address: `none` is no server; absent is `default`.
@@ -50,13 +76,22 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
         return run_real(global, args).await;
     }
     super::server::init_logging();
-    let ctx = Ctx::new(global)?;
+    let client = agent_client(global, &args, || {
+        if args.nodes != 1 {
+            return Err(CliError::msg(format!(
+                "a join token gives one node identity; {} hollow nodes need an admin kubeconfig",
+                args.nodes
+            )));
+        }
+        Ok(format!("{}0", args.name_prefix))
+    })
+    .await?;
     let mut config = FleetConfig::default();
     if args.lab_profile {
         config = config.lab_profile();
     }
     config.agent.server_addr = listen_addr(args.listen.as_deref(), "127.0.0.1:0")?;
-    let fleet = start_hollow_fleet(ctx.client.clone(), args.nodes, &args.name_prefix, config)
+    let fleet = start_hollow_fleet(client, args.nodes, &args.name_prefix, config)
         .await
         .map_err(|e| CliError::msg(format!("starting hollow nodes: {e:#}")))?;
     tracing::info!(nodes = fleet.len(), prefix = %args.name_prefix, "hollow nodes running");
@@ -70,10 +105,13 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
 /// keep running after it stops (a new agent on the same `--root` adopts them).
 async fn run_real(global: &GlobalArgs, args: AgentArgs) -> CliResult {
     super::server::init_logging();
-    let ctx = Ctx::new(global)?;
+    let client = agent_client(global, &args, || match &args.node.node_name {
+        Some(name) => Ok(name.clone()),
+        None => super::secure::hostname(),
+    })
+    .await?;
     let listen = listen_addr(args.listen.as_deref(), super::node::DEFAULT_AGENT_LISTEN)?;
-    let agent =
-        super::node::start(ctx.client.clone(), &args.node, args.lab_profile, listen).await?;
+    let agent = super::node::start(client, &args.node, args.lab_profile, listen).await?;
     super::server::wait_for_signal().await?;
     tracing::info!("stopping the node agent; containers keep running");
     agent.shutdown().await;

@@ -14,19 +14,23 @@ pub mod apply;
 pub mod controller;
 pub mod delete;
 pub mod describe;
+pub mod doctor;
 pub mod exec;
 pub mod get;
 pub mod image;
+pub mod lab;
 pub mod logs;
 pub mod node;
 mod pod_container;
 pub mod rollout;
 pub mod scale;
+pub mod secure;
 pub mod server;
 mod terminal;
 pub mod up;
 pub mod version;
 mod wait;
+mod ws_connect;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,6 +78,10 @@ pub enum Command {
     Image(image::ImageArgs),
     /// Print the client and server versions.
     Version(version::VersionArgs),
+    /// A multi-node cluster on this machine, each node a network namespace.
+    Lab(lab::LabArgs),
+    /// Check this host for running a node: cgroups, overlayfs, namespaces, CNI, nft, network.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub async fn run(cli: Cli) -> CliResult {
@@ -92,5 +100,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Exec(args) => exec::run(&Ctx::new(&cli.global)?, args).await,
         Command::Image(args) => image::run(args),
         Command::Version(args) => version::run(&cli.global, args).await,
+        Command::Lab(args) => lab::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
     }
 }

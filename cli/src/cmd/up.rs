@@ -39,7 +39,9 @@ pub async fn run(args: UpArgs) -> CliResult {
     let lab_profile = args.controllers.lab_profile;
     let server_args = ServerArgs {
         data_dir: args.data_dir.clone(),
-        listen: args.listen,
+        listen: vec![args.listen],
+        tls: false,
+        tls_san: Vec::new(),
         etcd: Vec::new(),
         etcd_prefix: "/skiff".into(),
         service_cidr: None,
@@ -49,7 +51,7 @@ pub async fn run(args: UpArgs) -> CliResult {
         controllers: args.controllers.clone(),
     };
     let started = server::start(&server_args).await?;
-    let client = skiff_client::Client::from_server(&started.url)
+    let client = skiff_client::Client::new(started.client_config.clone())
         .map_err(|e| CliError::msg(e.to_string()))?;
     let listen = match super::agent::listen_addr(Some(&args.agent_listen), "none") {
         Ok(listen) => listen,
