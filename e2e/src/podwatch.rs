@@ -196,6 +196,15 @@ impl PodWatch {
     pub fn times(&self) -> Vec<PodTimes> {
         lock(&self.tally).pods.values().copied().collect()
     }
+
+    /// Every pod seen so far by name, with its times.
+    pub fn named_times(&self) -> Vec<(String, PodTimes)> {
+        lock(&self.tally)
+            .pods
+            .iter()
+            .map(|(name, times)| (name.clone(), *times))
+            .collect()
+    }
 }
 
 impl Drop for PodWatch {

@@ -27,6 +27,31 @@ fn status_kib(status: &str, field: &str) -> Option<f64> {
         .ok()
 }
 
+/// Memory of `pid` as `/proc/PID/smaps_rollup` sums it, in KiB: `pss`
+/// shares each shared page among its users, `private` is what the process
+/// alone holds (what its exit would free).
+#[derive(Debug, Clone, Copy)]
+pub struct Rollup {
+    pub rss_kib: u64,
+    pub pss_kib: u64,
+    pub private_kib: u64,
+}
+
+/// The smaps rollup of `pid`, or `None` once it is gone.
+pub fn rollup(pid: u32) -> Option<Rollup> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    parse_rollup(&text)
+}
+
+fn parse_rollup(text: &str) -> Option<Rollup> {
+    let kib = |field: &str| status_kib(text, field).map(|k| k as u64);
+    Some(Rollup {
+        rss_kib: kib("Rss:")?,
+        pss_kib: kib("Pss:")?,
+        private_kib: kib("Private_Clean:")? + kib("Private_Dirty:")?,
+    })
+}
+
 /// CPU seconds (user + system) `pid` has used so far, or `None` once it is gone.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -158,6 +183,16 @@ mod tests {
         assert_eq!(parse_machine_ticks("cpu0 1 2 3 4 5 6 7 8"), None);
         let (busy, total) = machine_cpu_seconds().expect("/proc/stat");
         assert!(total > 0.0 && busy <= total);
+    }
+
+    #[test]
+    fn a_rollup_sums_private_clean_and_dirty() {
+        let text = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss: 900 kB\nPss: 400 kB\n\
+            Pss_Anon: 100 kB\nShared_Clean: 500 kB\nPrivate_Clean: 150 kB\nPrivate_Dirty: 250 kB\n";
+        let r = parse_rollup(text).expect("a rollup");
+        assert_eq!((r.rss_kib, r.pss_kib, r.private_kib), (900, 400, 400));
+        let own = rollup(std::process::id()).expect("own smaps_rollup");
+        assert!(own.rss_kib > 0 && own.pss_kib <= own.rss_kib);
     }
 
     #[test]
