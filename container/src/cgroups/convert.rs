@@ -71,6 +71,5 @@ mod tests {
         assert_eq!(cpu_weight(262_144), 10_000);
         assert_eq!(cpu_weight(1024), 100);
         assert_eq!(cpu_weight(256), 35);
-        assert_eq!(cpu_weight(256), 10);
     }
 }
