@@ -39,7 +39,7 @@ impl Agent {
         // Before the Node registers: it reports the port really bound.
         let server = match config.server_addr {
             Some(addr) => {
-                let server = AgentServer::start(addr, &engine).await;
+                let server = AgentServer::start(addr, &engine, config.server_token.clone()).await;
                 let server = server.inspect_err(|_| engine.shutdown_now())?;
                 config.kubelet_port = i32::from(server.local_addr().port());
                 Some(server)

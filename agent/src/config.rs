@@ -117,6 +117,12 @@ pub struct AgentConfig {
     /// the Node lists it as its first `InternalIP`, the address the API
     /// server dials.
     pub server_addr: Option<std::net::SocketAddr>,
+    /// The bearer token the API server presents to the agent's HTTP API
+    /// (the server's `proxy-token`, handed over by the join). `Some`: every
+    /// route but `/healthz` answers 401 without it. `None`: no
+    /// authentication (hollow fleets on loopback, tests, agents started
+    /// with an admin kubeconfig).
+    pub server_token: Option<String>,
     /// How often the node's Lease is renewed (Kubernetes: 10 s).
     pub lease_renew_interval: Duration,
     /// `leaseDurationSeconds` of the Lease (Kubernetes: 40 s).
@@ -168,6 +174,7 @@ impl AgentConfig {
             kubelet_version: KUBELET_VERSION.to_string(),
             kubelet_port: 10250,
             server_addr: None,
+            server_token: None,
             lease_renew_interval: Duration::from_secs(10),
             lease_duration: Duration::from_secs(40),
             node_status_report_interval: Duration::from_secs(300),
@@ -219,6 +226,13 @@ impl AgentConfig {
         }
         crate::runtime::hollow::ipam::Ipv4Pool::parse(&self.fallback_pod_cidr)
             .map_err(|e| format!("fallback pod CIDR: {e}"))?;
+        if self
+            .server_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err("the agent server's token is empty".into());
+        }
         if let Some(routes) = &self.routes {
             routes.validate()?;
         }

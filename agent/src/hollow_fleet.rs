@@ -148,7 +148,7 @@ pub async fn start_hollow_fleet(
     // One server for the whole fleet; every Node reports its port.
     let server = match config.agent.server_addr {
         Some(addr) => {
-            let server = AgentServer::start(addr, &engine).await;
+            let server = AgentServer::start(addr, &engine, config.agent.server_token.clone()).await;
             let server = server.inspect_err(|_| engine.shutdown_now())?;
             config.agent.kubelet_port = i32::from(server.local_addr().port());
             Some(server)

@@ -220,6 +220,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             .security
             .as_ref()
             .map(|s| Arc::new(auth::Authenticator::new(s, store.clone()))),
+        agent_credential: config
+            .security
+            .as_ref()
+            .map(|s| proxy::AgentCredential::new(&s.proxy_token)),
     });
     let compactor = AbortOnDrop(skiff_store::compactor::spawn_compactor(
         store.clone(),

@@ -28,4 +28,6 @@ pub struct AppState {
     pub faults: Option<Arc<crate::faults::Faults>>,
     /// Token checks of a secured server (`None`: no listener needs them).
     pub(crate) auth: Option<Arc<crate::auth::Authenticator>>,
+    /// Sent with every request to a node agent (a secured server's proxy token).
+    pub(crate) agent_credential: Option<crate::proxy::AgentCredential>,
 }

@@ -45,6 +45,13 @@ fn join_token(cluster: &Cluster) -> String {
         .to_string()
 }
 
+fn cluster_admin_token(cluster: &Cluster) -> String {
+    std::fs::read_to_string(cluster.path().join("data").join("admin-token"))
+        .expect("the server writes admin-token")
+        .trim()
+        .to_string()
+}
+
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -218,6 +225,54 @@ fn an_agent_joins_with_the_k10_token_and_stays_in_its_lane() {
         &["exec", &pod, "--", "echo", "kubectl-over-tls"],
     );
     assert_eq!((code, out.trim()), (0, "kubectl-over-tls"), "{err}");
+    // kubectl 1.27 execs over SPDY: the proxy's third way to the agent.
+    let (code, out, err) = kubectl(
+        "1.27",
+        &home,
+        &cluster.kubeconfig,
+        &["exec", &pod, "--", "echo", "spdy-over-tls"],
+    );
+    assert_eq!((code, out.trim()), (0, "spdy-over-tls"), "{err}");
+    let (code, out, err) = kubectl("1.33", &home, &cluster.kubeconfig, &["logs", &pod]);
+    assert_eq!(code, 0, "kubectl logs: {out}{err}");
+
+    // The agent's own port wants the server's proxy token, which the join
+    // handed over and the agent keeps beside its credential.
+    let proxy_token = std::fs::read_to_string(cluster.path().join("data").join("proxy-token"))
+        .expect("the server writes proxy-token");
+    let stored = root.join("proxy-token");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), proxy_token);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&stored.metadata().unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let node = json(
+        cluster
+            .skiff(&["get", "node", "joined-0", "-o", "json"])
+            .ok(),
+    );
+    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        .as_u64()
+        .unwrap();
+    let stats = format!("http://127.0.0.1:{port}/stats/default/{pod}/nginx");
+    let curl = |auth: Option<&str>| -> String {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-w", "\n%{http_code}"]);
+        if let Some(token) = auth {
+            cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        let out = cmd.arg(&stats).output().expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for auth in [
+        None,
+        Some("not-the-token"),
+        Some(cluster_admin_token(&cluster).as_str()),
+    ] {
+        let out = curl(auth);
+        assert!(out.ends_with("\n401"), "{auth:?}: {out}");
+        assert!(out.contains("\"reason\":\"Unauthorized\""), "{out}");
+    }
+    let out = curl(Some(proxy_token.trim()));
+    assert!(out.ends_with("\n200"), "{out}");
 
     // As the node: reads yes, anything beyond its own node and pods no.
     let credential = root.join("kubeconfig");

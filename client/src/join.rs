@@ -77,6 +77,9 @@ pub struct NodeCredential {
     pub token: String,
     /// The cluster CA (PEM).
     pub ca_pem: String,
+    /// What the API server presents to this node's agent HTTP API (which
+    /// then requires it); `None` from a server that sends none.
+    pub proxy_token: Option<String>,
 }
 
 impl std::fmt::Debug for NodeCredential {
@@ -157,6 +160,8 @@ struct JoinAnswer {
     node_name: String,
     token: String,
     ca_data: String,
+    #[serde(default)]
+    proxy_token: Option<String>,
 }
 
 /// Joins `node_name` (presenting `existing`, its token from an earlier
@@ -207,6 +212,7 @@ pub async fn join(
         node_name: answer.node_name,
         token: answer.token,
         ca_pem: answer.ca_data,
+        proxy_token: answer.proxy_token.filter(|t| !t.trim().is_empty()),
     })
 }
 

@@ -24,6 +24,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub base_url: String,
+    /// What it was started with, for [`Server::restart`].
+    command: Command,
 }
 
 impl Server {
@@ -65,6 +67,7 @@ impl Server {
             data_dir,
             kubeconfig,
             base_url: format!("http://{listen}"),
+            command: cmd,
         };
         server.wait_ready(Duration::from_secs(30))?;
         Ok(server)
@@ -77,6 +80,21 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the server (SIGKILL, by PID: a crash, nothing flushed on the
+    /// way out) and starts it again with the same flags, data directory,
+    /// store and port; returns once it is ready. Its log goes on in the
+    /// same file.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self._dir.path().join("server.log"))?;
+        self.command.stderr(Stdio::from(log));
+        self.child = self.command.spawn().context("restarting skiff server")?;
+        self.wait_ready(Duration::from_secs(30))
     }
 
     fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {

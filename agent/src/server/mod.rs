@@ -11,12 +11,15 @@
 //! One server serves every node of an engine: a single agent, or a whole
 //! hollow fleet (routes find the pod on whichever node runs it). Errors
 //! are Kubernetes `Status` objects, so the API server can pass them on.
-//! Plain HTTP for now.
+//! Plain HTTP for now. With a token (`AgentConfig::server_token`) every
+//! route but `/healthz` needs `Authorization: Bearer <token>` (401
+//! otherwise, see [`auth`]).
 
 // `Status` (the error every request can end in) is large; it is built only
 // on the failure path, where its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod auth;
 pub mod channel;
 mod exec;
 mod locate;
@@ -45,6 +48,8 @@ pub(crate) struct ServerState {
     /// Weak: the server must not keep a stopped agent's engine alive.
     engine: Weak<Engine>,
     stop: watch::Receiver<bool>,
+    /// The bearer token every request but `/healthz` must present.
+    token: Option<String>,
 }
 
 impl ServerState {
@@ -81,10 +86,12 @@ impl std::fmt::Debug for AgentServer {
 }
 
 impl AgentServer {
-    /// Binds `addr` and serves the engine's nodes.
+    /// Binds `addr` and serves the engine's nodes; with `token`, only to
+    /// requests that present it.
     pub(crate) async fn start(
         addr: SocketAddr,
         engine: &Arc<Engine>,
+        token: Option<String>,
     ) -> anyhow::Result<AgentServer> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -94,6 +101,7 @@ impl AgentServer {
         let state = Arc::new(ServerState {
             engine: Arc::downgrade(engine),
             stop: stop_rx,
+            token,
         });
         let stopped = state.stopped();
         let app = router(state);
@@ -135,7 +143,6 @@ impl Drop for AgentServer {
 
 fn router(state: Arc<ServerState>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(logs::container_logs),
@@ -148,7 +155,13 @@ fn router(state: Arc<ServerState>) -> Router {
             "/stats/{namespace}/{pod}/{container}",
             get(stats::container_stats),
         )
+        // Unmatched paths too: without the token, not even a 404.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
+        .route("/healthz", get(|| async { "ok" }))
 }
 
 /// A `Status` as the response, its code as the HTTP status.

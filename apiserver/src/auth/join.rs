@@ -5,7 +5,8 @@
 //!    hash in its `K10` join token, and trusts only that CA from then on.
 //! 2. `POST /skiff/v1/join` with `Authorization: Bearer <join token>` and
 //!    `{"nodeName": "n1"}` (plus `"nodeToken"` when it joined before):
-//!    answers `{"nodeName", "token", "caData"}`. The first join of a name
+//!    answers `{"nodeName", "token", "caData", "proxyToken"}` (the last:
+//!    what the server presents to the agent's HTTP API; the agent requires it). The first join of a name
 //!    registers it; later joins must present that node's token, so the join
 //!    token alone cannot take over a node that has joined.
 
@@ -38,6 +39,7 @@ struct JoinResponse {
     node_name: String,
     token: String,
     ca_data: String,
+    proxy_token: String,
 }
 
 pub(crate) async fn cacerts(State(state): State<Arc<AppState>>) -> Response {
@@ -109,6 +111,7 @@ async fn join_node(state: &AppState, req: Request) -> ApiResult<serde_json::Valu
         node_name: name,
         token,
         ca_data: auth.ca_pem.clone(),
+        proxy_token: auth.proxy_token.clone(),
     };
     serde_json::to_value(answer).map_err(|e| ApiError(Status::internal(e.to_string())))
 }

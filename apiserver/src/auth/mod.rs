@@ -60,6 +60,10 @@ pub struct Security {
     pub admin_token: String,
     /// The secret part of the node join token.
     pub join_secret: String,
+    /// What this server presents to node agents (`Authorization: Bearer`)
+    /// when it proxies logs and exec to them; joined agents get it in the
+    /// join answer (`proxyToken`) and require it.
+    pub proxy_token: String,
 }
 
 impl std::fmt::Debug for Security {
@@ -76,13 +80,16 @@ pub const TLS_DIR: &str = "tls";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// Under a data dir: the node join token, `K10<ca hash>::<secret>` (0600).
 pub const NODE_TOKEN_FILE: &str = "node-token";
+/// Under a data dir: the token this server presents to node agents (0600).
+pub const PROXY_TOKEN_FILE: &str = "proxy-token";
 
 impl Security {
     /// Loads or creates, in `dir`: `tls/` (CA, serving certificate for
-    /// `sans`), `admin-token` and `node-token`.
+    /// `sans`), `admin-token`, `node-token` and `proxy-token`.
     pub fn ensure(dir: &Path, sans: &[String], tls_on_loopback: bool) -> anyhow::Result<Security> {
         let tls = ServerTls::ensure(&dir.join(TLS_DIR), sans)?;
         let admin_token = read_or_create(&dir.join(ADMIN_TOKEN_FILE), |s| s.to_string())?;
+        let proxy_token = read_or_create(&dir.join(PROXY_TOKEN_FILE), |s| s.to_string())?;
         let node_token_path = dir.join(NODE_TOKEN_FILE);
         let join_secret = read_or_create(&node_token_path, |s| {
             tokens::join_token(&ca_hash(&tls.ca_pem), s)
@@ -93,6 +100,7 @@ impl Security {
             tls_on_loopback,
             admin_token,
             join_secret,
+            proxy_token,
         };
         // Keep the pinned hash current (a new CA makes the old one wrong).
         let token = security.join_token();
@@ -133,6 +141,8 @@ pub(crate) struct Authenticator {
     join_hash: [u8; 32],
     pub(crate) ca_pem: String,
     pub(crate) credentials: NodeCredentials,
+    /// Handed to joining agents (see [`Security::proxy_token`]).
+    pub(crate) proxy_token: String,
 }
 
 impl Authenticator {
@@ -142,6 +152,7 @@ impl Authenticator {
             join_hash: tokens::hash(&security.join_secret),
             ca_pem: security.tls.ca_pem.clone(),
             credentials: NodeCredentials::new(store),
+            proxy_token: security.proxy_token.clone(),
         }
     }
 
@@ -240,6 +251,14 @@ mod tests {
         let b = Security::ensure(dir.path(), &sans, false).unwrap();
         assert_eq!(a.admin_token, b.admin_token);
         assert_eq!(a.join_secret, b.join_secret);
+        assert_eq!(a.proxy_token, b.proxy_token);
+        assert_ne!(a.proxy_token, a.admin_token);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(PROXY_TOKEN_FILE))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
         let file = std::fs::read_to_string(dir.path().join(NODE_TOKEN_FILE)).unwrap();
         assert_eq!(file.trim(), a.join_token());
         assert!(file.starts_with(&format!("K10{}::", ca_hash(&a.tls.ca_pem))));

@@ -129,6 +129,7 @@ async fn locate(ctx: &Ctx) -> Result<(AgentTarget, Value), Status> {
         container,
         node,
         endpoint,
+        credential: ctx.state.agent_credential.clone(),
     };
     Ok((target, pod))
 }

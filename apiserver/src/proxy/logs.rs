@@ -40,12 +40,18 @@ pub async fn logs(
         query,
         &LOG_PARAMETERS,
     );
-    let resp = http_client()
-        .get(&url)
+    let mut request = http_client().get(&url);
+    if let Some(credential) = &target.credential {
+        request = request.header(header::AUTHORIZATION, credential.authorization());
+    }
+    let resp = request
         .send()
         .await
         .map_err(|e| target.dial_failed(&url, super::error_chain(&e)))?;
     let code = resp.status();
+    if code == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(target.dial_failed(&url, super::CREDENTIAL_REFUSED));
+    }
     if !code.is_success() {
         let body = resp.bytes().await.unwrap_or_default();
         return Err(agent_status(code.as_u16(), &body));

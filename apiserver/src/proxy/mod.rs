@@ -1,9 +1,11 @@
 //! The API server's side of `pods/log` and `pods/exec`: requests to the
 //! node agent's HTTP API (`/containerLogs/...`, `/exec/...`, see
 //! `skiff_agent::server`), streamed through. Plain HTTP to the agent for
-//! now; TLS comes with the cluster's certificates.
+//! now (TLS comes with the cluster's certificates); a secured server
+//! authenticates every request with its proxy token (see [`credential`]).
 
 mod container_status;
+mod credential;
 mod exec;
 mod logs;
 mod relay;
@@ -13,6 +15,7 @@ mod url;
 use skiff_api::Status;
 
 pub use container_status::check_log_status;
+pub use credential::AgentCredential;
 pub use exec::{EXEC_PROTOCOLS, exec};
 pub use logs::logs;
 
@@ -34,6 +37,8 @@ pub struct AgentTarget {
     pub node: String,
     /// `host:port` of the node agent, when the Node reports one.
     pub endpoint: Option<String>,
+    /// Sent to the agent as `Authorization: Bearer` (a secured server's).
+    pub credential: Option<AgentCredential>,
 }
 
 impl AgentTarget {
@@ -65,6 +70,13 @@ impl AgentTarget {
         ))
     }
 }
+
+/// Why an agent answered 401: it wants another credential than the one
+/// this server sent. Said as such, not passed on as a 401 (which kubectl
+/// would read as the user not being logged in).
+pub(crate) const CREDENTIAL_REFUSED: &str = "the node agent refused the API server's proxy token \
+     (401 Unauthorized): restart the agent so that it joins again and takes the server's current \
+     one (an agent started with an admin kubeconfig requires none)";
 
 /// An error and its causes: `error sending request: ...: Connection refused`.
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -26,7 +26,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (mut to_client, mut from_client) = client.split();
-    let agent = match connect(url, protocol).await {
+    let agent = match connect(url, protocol, target.credential.as_ref()).await {
         Ok(agent) => agent,
         Err(e) => {
             // kubectl prints the error channel's message.
@@ -117,12 +117,21 @@ fn normal_closure() -> ws::CloseFrame {
 pub(super) type AgentSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-pub(super) async fn connect(url: &str, protocol: &str) -> Result<AgentSocket, String> {
+pub(super) async fn connect(
+    url: &str,
+    protocol: &str,
+    credential: Option<&super::AgentCredential>,
+) -> Result<AgentSocket, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     let value = HeaderValue::from_str(protocol).map_err(|e| e.to_string())?;
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", value);
+    if let Some(credential) = credential {
+        let value = HeaderValue::from_str(&credential.authorization())
+            .map_err(|e| format!("the proxy token is not a valid header value: {e}"))?;
+        request.headers_mut().insert("Authorization", value);
+    }
     match tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::connect_async(request),
@@ -130,6 +139,9 @@ pub(super) async fn connect(url: &str, protocol: &str) -> Result<AgentSocket, St
     .await
     {
         Err(_) => Err("timed out connecting".into()),
+        Ok(Err(tungstenite::Error::Http(resp))) if resp.status().as_u16() == 401 => {
+            Err(super::CREDENTIAL_REFUSED.into())
+        }
         Ok(Err(tungstenite::Error::Http(resp))) => {
             // The agent refused: its Status says why.
             let body = resp.body().as_deref().unwrap_or_default();

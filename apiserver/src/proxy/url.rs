@@ -55,6 +55,7 @@ mod tests {
             container: "c".into(),
             node: "n1".into(),
             endpoint: Some("127.0.0.1:10250".into()),
+            credential: None,
         };
         let q = Query::parse(Some(
             "command=sh&container=c&command=-c&command=echo+a%26b&stdout=true&x=1",

@@ -34,8 +34,10 @@ pub struct AgentArgs {
     pub listen: Option<String>,
     /// Join the cluster with this join token (`K10<ca hash>::<secret>`,
     /// the server's <data-dir>/node-token) at `--server https://HOST:PORT`;
-    /// the node's own credential is kept in <root>/kubeconfig. A hollow
-    /// fleet joins as one node (`--nodes 1`, named <prefix>0).
+    /// the node's own credential is kept in <root>/kubeconfig, and the
+    /// token the agent's HTTP API then requires (the server's proxy token)
+    /// in <root>/proxy-token (without a join token that API requires none).
+    /// A hollow fleet joins as one node (`--nodes 1`, named <prefix>0).
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
     /// Read the join token from this file instead.
@@ -43,20 +45,40 @@ pub struct AgentArgs {
     pub token_file: Option<std::path::PathBuf>,
 }
 
-/// The client the agent works with: the joined node's identity when a join
-/// token is given, else the kubeconfig's.
+/// The client the agent works with, and the token its HTTP API requires:
+/// the joined node's identity and the server's proxy token when a join
+/// token is given; else the kubeconfig's client and no token (an agent run
+/// with an admin kubeconfig serves logs and exec unauthenticated: keep its
+/// `--listen` on loopback or a trusted network).
 async fn agent_client(
     global: &GlobalArgs,
     args: &AgentArgs,
     node_name: impl FnOnce() -> CliResult<String>,
-) -> CliResult<skiff_client::Client> {
+) -> CliResult<super::secure::Joined> {
     let token = super::secure::read_join_token(args.token.as_deref(), args.token_file.as_deref())?;
     match token {
         Some(token) => {
             let name = node_name()?;
             super::secure::join_client(global, &args.node.root, &name, &token).await
         }
-        None => Ok(Ctx::new(global)?.client),
+        None => Ok(super::secure::Joined {
+            client: Ctx::new(global)?.client,
+            proxy_token: None,
+        }),
+    }
+}
+
+/// Says so when the agent's HTTP API is reachable beyond loopback with no
+/// token required.
+fn warn_if_open(listen: Option<std::net::SocketAddr>, token: Option<&str>) {
+    if let Some(addr) = listen
+        && token.is_none()
+        && !addr.ip().is_loopback()
+    {
+        tracing::warn!(
+            %addr,
+            "the agent's HTTP API (logs, exec) requires no token: join with --token to secure it"
+        );
     }
 }
 
@@ -76,7 +98,7 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
         return run_real(global, args).await;
     }
     super::server::init_logging();
-    let client = agent_client(global, &args, || {
+    let joined = agent_client(global, &args, || {
         if args.nodes != 1 {
             return Err(CliError::msg(format!(
                 "a join token gives one node identity; {} hollow nodes need an admin kubeconfig",
@@ -91,7 +113,9 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
         config = config.lab_profile();
     }
     config.agent.server_addr = listen_addr(args.listen.as_deref(), "127.0.0.1:0")?;
-    let fleet = start_hollow_fleet(client, args.nodes, &args.name_prefix, config)
+    warn_if_open(config.agent.server_addr, joined.proxy_token.as_deref());
+    config.agent.server_token = joined.proxy_token;
+    let fleet = start_hollow_fleet(joined.client, args.nodes, &args.name_prefix, config)
         .await
         .map_err(|e| CliError::msg(format!("starting hollow nodes: {e:#}")))?;
     tracing::info!(nodes = fleet.len(), prefix = %args.name_prefix, "hollow nodes running");
@@ -105,13 +129,21 @@ pub async fn run(global: &GlobalArgs, args: AgentArgs) -> CliResult {
 /// keep running after it stops (a new agent on the same `--root` adopts them).
 async fn run_real(global: &GlobalArgs, args: AgentArgs) -> CliResult {
     super::server::init_logging();
-    let client = agent_client(global, &args, || match &args.node.node_name {
+    let joined = agent_client(global, &args, || match &args.node.node_name {
         Some(name) => Ok(name.clone()),
         None => super::secure::hostname(),
     })
     .await?;
     let listen = listen_addr(args.listen.as_deref(), super::node::DEFAULT_AGENT_LISTEN)?;
-    let agent = super::node::start(client, &args.node, args.lab_profile, listen).await?;
+    warn_if_open(listen, joined.proxy_token.as_deref());
+    let agent = super::node::start(
+        joined.client,
+        &args.node,
+        args.lab_profile,
+        listen,
+        joined.proxy_token,
+    )
+    .await?;
     super::server::wait_for_signal().await?;
     tracing::info!("stopping the node agent; containers keep running");
     agent.shutdown().await;

@@ -207,17 +207,20 @@ impl NodeFlags {
 /// The kubelet's port, on every address: where a real node serves logs and exec.
 pub const DEFAULT_AGENT_LISTEN: &str = "0.0.0.0:10250";
 
-/// Opens the runtime (adopting what runs under `--root`) and starts the agent.
+/// Opens the runtime (adopting what runs under `--root`) and starts the
+/// agent; its HTTP API (at `server_addr`) requires `server_token` if given.
 pub async fn start(
     client: Client,
     flags: &NodeFlags,
     lab_profile: bool,
     server_addr: Option<SocketAddr>,
+    server_token: Option<String>,
 ) -> CliResult<AgentHandle> {
     let runtime = LinuxRuntime::open(flags.runtime_config()?)
         .await
         .map_err(|e| CliError::msg(format!("opening the container runtime: {e}")))?;
-    let config = flags.agent_config(&runtime, lab_profile, server_addr)?;
+    let mut config = flags.agent_config(&runtime, lab_profile, server_addr)?;
+    config.server_token = server_token;
     let name = config.node_name.clone();
     let agent = Agent::start(client, config, Arc::new(runtime))
         .await

@@ -105,6 +105,20 @@ pub fn credential_path(root: &Path) -> PathBuf {
     root.join("kubeconfig")
 }
 
+/// Where a joined node keeps the token the API server presents to its
+/// agent HTTP API (beside its credential; 0600). A record for the
+/// operator: every start joins again and takes the server's current one.
+pub fn proxy_token_path(root: &Path) -> PathBuf {
+    root.join(skiff_apiserver::auth::PROXY_TOKEN_FILE)
+}
+
+/// A joined node: its client and what its agent server must require.
+pub struct Joined {
+    pub client: Client,
+    /// The server's proxy token (`None`: the server sent none).
+    pub proxy_token: Option<String>,
+}
+
 /// The join token from `--token` or `--token-file`.
 pub fn read_join_token(token: Option<&str>, file: Option<&Path>) -> CliResult<Option<String>> {
     match (token, file) {
@@ -119,13 +133,14 @@ pub fn read_join_token(token: Option<&str>, file: Option<&Path>) -> CliResult<Op
 
 /// Joins node `name` to `--server` with the join token (presenting the
 /// node's stored token if it joined before), stores the credential under
-/// `root`, and returns a client acting as the node.
+/// `root` (and the server's proxy token beside it), and returns a client
+/// acting as the node.
 pub async fn join_client(
     global: &GlobalArgs,
     root: &Path,
     name: &str,
     join_token: &str,
-) -> CliResult<Client> {
+) -> CliResult<Joined> {
     let server = match global.server.as_deref() {
         Some(s) if s.contains("://") => s.trim_end_matches('/').to_string(),
         Some(s) => format!("https://{}", s.trim_end_matches('/')),
@@ -159,11 +174,20 @@ pub async fn join_client(
     kubeconfig
         .write(&path)
         .map_err(|e| CliError::msg(format!("storing the node credential: {e}")))?;
+    if let Some(proxy_token) = &credential.proxy_token {
+        let path = proxy_token_path(root);
+        skiff_apiserver::tls::certs::write_private(&path, format!("{proxy_token}\n").as_bytes())
+            .map_err(|e| CliError::msg(format!("storing {}: {e:#}", path.display())))?;
+    }
     tracing::info!(node = %name, credential = %path.display(), "joined {server}");
     let config = kubeconfig
         .resolve(None)
         .map_err(|e| CliError::msg(e.to_string()))?;
-    Client::new(config).map_err(|e| CliError::msg(e.to_string()))
+    let client = Client::new(config).map_err(|e| CliError::msg(e.to_string()))?;
+    Ok(Joined {
+        client,
+        proxy_token: credential.proxy_token,
+    })
 }
 
 /// The node token stored at `path` by an earlier join of `name`.

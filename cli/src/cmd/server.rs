@@ -114,6 +114,9 @@ pub(crate) struct StartedServer {
     /// `https://` with the CA and the admin token.
     pub client_config: skiff_client::ClusterConfig,
     pub kubeconfig: PathBuf,
+    /// What the server presents to node agents (`skiff up` gives it to its
+    /// in-process agent, which then requires it).
+    pub proxy_token: String,
 }
 
 impl StartedServer {
@@ -224,6 +227,7 @@ pub(crate) async fn start(args: &ServerArgs) -> CliResult<StartedServer> {
         controllers,
         client_config,
         kubeconfig: kubeconfig_path,
+        proxy_token: security.proxy_token.clone(),
     })
 }
 

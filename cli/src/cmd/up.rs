@@ -60,7 +60,9 @@ pub async fn run(args: UpArgs) -> CliResult {
             return Err(e);
         }
     };
-    let agent = match super::node::start(client, &args.node, lab_profile, listen).await {
+    // In one process: the agent requires the server's proxy token directly.
+    let token = Some(started.proxy_token.clone());
+    let agent = match super::node::start(client, &args.node, lab_profile, listen, token).await {
         Ok(agent) => agent,
         Err(e) => {
             started.shutdown().await;

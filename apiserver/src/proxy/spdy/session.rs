@@ -203,7 +203,8 @@ pub async fn serve<IO>(
     }
 
     // 2. The agent.
-    let agent = match super::super::relay::connect(&url, "v5.channel.k8s.io").await {
+    let credential = target.credential.as_ref();
+    let agent = match super::super::relay::connect(&url, "v5.channel.k8s.io", credential).await {
         Ok(a) => a,
         Err(e) => {
             session.finish(&failure(&target.dial_failed(&url, e).message));
