@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod env;
+pub mod pre_stop;
 pub mod probes;
 pub mod record;
 pub mod restart;

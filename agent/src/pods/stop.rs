@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use skiff_api::core::Pod;
 
+use super::pre_stop;
 use super::spec::field_path;
 use super::write;
 use crate::engine::Engine;
@@ -68,7 +69,8 @@ pub async fn terminate(engine: &Engine, node: &NodeState, pod: &Pod) -> anyhow::
         .deletion_grace_period_seconds
         .map(|s| Duration::from_secs(s.max(0) as u64))
         .unwrap_or_else(|| termination_grace(pod));
-    for c in node.runtime.list_containers(uid).await? {
+    let containers = node.runtime.list_containers(uid).await?;
+    for c in &containers {
         if c.state.is_running() {
             let field = field_path(pod, &c.name);
             node.event(
@@ -80,6 +82,7 @@ pub async fn terminate(engine: &Engine, node: &NodeState, pod: &Pod) -> anyhow::
             );
         }
     }
+    let grace = pre_stop::run_hooks(node, pod, &containers, grace).await;
     teardown(node, uid, grace).await?;
     write::delete_pod(engine, pod).await
 }
