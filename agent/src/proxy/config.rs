@@ -13,8 +13,8 @@ pub struct ProxyConfig {
     /// The API server's service CIDR: traffic to it that no Service port
     /// matches is rejected.
     pub service_cidr: String,
-    /// The pod IPs of the whole cluster: NodePort and external-IP traffic
-    /// from outside it is masqueraded. `None`: all such traffic is.
+    /// The pod IPs of the whole cluster (validated; NodePort and
+    /// external-IP traffic is masqueraded whatever its source).
     pub cluster_cidr: Option<String>,
     /// Changes arriving within this window go out as one transaction.
     pub debounce: Duration,

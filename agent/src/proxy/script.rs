@@ -14,9 +14,9 @@
 //!   not a rewrite of 10,000.
 //! - `ep-<id>/<ip>/<port>` marks hairpin traffic for masquerade,
 //!   remembers the client (affinity) and DNATs.
-//! - `ext-<id>` (NodePorts, external and load-balancer IPs) marks traffic
-//!   from outside the cluster CIDR for masquerade, so replies come back
-//!   through this node.
+//! - `ext-<id>` (NodePorts, external and load-balancer IPs) marks all
+//!   traffic for masquerade (kube-proxy's Cluster traffic policy), so
+//!   replies come back through this node, also to pods of other nodes.
 //! - `nat-postrouting` (srcnat) masquerades marked packets only.
 //! - `filter-*` (after DNAT: prerouting at priority -90, output and input
 //!   at filter): what still heads for the service CIDR, or for a Service
@@ -51,8 +51,9 @@ pub struct TableSettings {
     pub table: String,
     /// ClusterIPs come from here; unmatched traffic to it is rejected.
     pub service_cidr: String,
-    /// Pod IPs of the whole cluster; traffic from outside it to NodePorts
-    /// and external IPs is masqueraded. `None`: all such traffic is.
+    /// Pod IPs of the whole cluster. NodePort and external-IP traffic is
+    /// masqueraded whatever its source (a pod of another node too), so this
+    /// no longer changes the rules.
     pub cluster_cidr: Option<String>,
 }
 
@@ -122,7 +123,7 @@ fn endpoint_slots(map: &str, chains: &[String], previous: Option<&Objects>) -> V
 /// The objects of one Service port; `previous` (what the table holds for
 /// its Service) keeps endpoints in their slots.
 pub fn service_objects(
-    settings: &TableSettings,
+    _settings: &TableSettings,
     rules: &ServicePortRules,
     previous: Option<&Objects>,
 ) -> Objects {
@@ -178,11 +179,11 @@ pub fn service_objects(
     let external = !rules.external_ips.is_empty() || rules.node_port.is_some();
     let ext_chain = format!("ext-{id}");
     if external {
-        let masquerade = format!("meta mark set meta mark | {MASQUERADE_MARK:#x}");
-        let mark = match &settings.cluster_cidr {
-            Some(cidr) => format!("ip saddr != {cidr} {masquerade}"),
-            None => masquerade,
-        };
+        // Everything, pods of other nodes included: their packets DNATed
+        // here to an endpoint on a third node would otherwise be answered
+        // straight from that pod, which the client never connected to (the
+        // e2e lab test saw half its NodePort requests time out).
+        let mark = format!("meta mark set meta mark | {MASQUERADE_MARK:#x}");
         objects
             .chains
             .insert(ext_chain.clone(), vec![mark, format!("goto {svc_chain}")]);
@@ -419,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn node_ports_and_external_ips_masquerade_outside_traffic() {
+    fn node_ports_and_external_ips_masquerade_all_traffic() {
         let mut r = rules(&[(2, 8080)]);
         r.node_port = Some(30080);
         r.external_ips = vec![Ipv4Addr::new(10, 250, 0, 1)];
@@ -427,7 +428,7 @@ mod tests {
         assert_eq!(
             o.chains["ext-shop/web/tcp/80"],
             vec![
-                "ip saddr != 10.250.0.0/16 meta mark set meta mark | 0x4000",
+                "meta mark set meta mark | 0x4000",
                 "goto svc-shop/web/tcp/80"
             ]
         );
@@ -440,13 +441,6 @@ mod tests {
         assert_eq!(
             o.elements[&ext].as_deref(),
             Some("goto ext-shop/web/tcp/80")
-        );
-        let mut all = settings();
-        all.cluster_cidr = None;
-        let o = service_objects(&all, &r, None);
-        assert_eq!(
-            o.chains["ext-shop/web/tcp/80"][0],
-            "meta mark set meta mark | 0x4000"
         );
     }
 
