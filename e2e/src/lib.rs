@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod controller;
 pub mod kubectl;
+pub mod lab;
 pub mod metrics;
 pub mod podwatch;
 pub mod procstat;
