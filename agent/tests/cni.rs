@@ -7,14 +7,16 @@
 //! thread and inherit it. The namespace disappears when the thread ends.
 //! Pod namespaces are sandboxes in a tempdir, removed by a guard.
 
+mod support;
+
+use support::netns::in_test_netns;
+
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::fs;
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
@@ -24,47 +26,6 @@ use skiff_agent::runtime::linux::cni::{Cni, CniConfig, CniError, PodNetwork};
 use skiff_container::sandbox::{self, SandboxPaths};
 
 const SUBNET: &str = "10.250.1.0/24";
-
-/// Runs `body` on a new thread inside a new network namespace, on a tokio
-/// runtime whose threads and children inherit that namespace.
-fn in_test_netns<F, Fut>(body: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let outcome = thread::spawn(move || {
-        // SAFETY: affects only this thread.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
-        let mine = fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
-        // The main thread's namespace: where this process was started.
-        let started_in = fs::metadata("/proc/self/ns/net").unwrap().ino();
-        assert_ne!(
-            mine, started_in,
-            "refusing to run CNI plugins in the process's own network namespace"
-        );
-        // PID 1's, where it may be read (sandboxed CI can hide it).
-        if let Ok(init) = fs::metadata("/proc/1/ns/net") {
-            assert_ne!(
-                mine,
-                init.ino(),
-                "refusing to run CNI plugins in the host's network namespace"
-            );
-        }
-        sandbox::set_loopback_up().unwrap();
-
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(body());
-    })
-    .join();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// A tempdir with the CNI state and the pod sandboxes; the sandboxes are
 /// removed (namespaces unpinned) when it drops, even on failure.

@@ -8,13 +8,14 @@
 
 mod support;
 
+use support::netns::in_test_netns;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,44 +36,6 @@ use support::TestServer;
 
 const SUBNET: &str = "10.250.7.0/24";
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 250, 7, 1);
-
-/// Runs `body` on a new thread inside a new network namespace, on a tokio
-/// runtime whose threads and children (nft) inherit that namespace.
-fn in_test_netns<F, Fut>(body: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let outcome = thread::spawn(move || {
-        // SAFETY: affects only this thread.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
-        let mine = fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
-        let started_in = fs::metadata("/proc/self/ns/net").unwrap().ino();
-        assert_ne!(
-            mine, started_in,
-            "refusing to program nftables in the process's own netns"
-        );
-        if let Ok(init) = fs::metadata("/proc/1/ns/net") {
-            assert_ne!(
-                mine,
-                init.ino(),
-                "refusing to program nftables in the host's netns"
-            );
-        }
-        sandbox::set_loopback_up().unwrap();
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(body());
-    })
-    .join();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// Runs `f` on a new thread that joined the network namespace at `netns`.
 fn in_netns<T: Send + 'static>(netns: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -10,8 +10,8 @@
 
 mod support;
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use support::netns::in_test_netns;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -20,36 +20,6 @@ use skiff_api::core::{Node, NodeAddress, NodeSpec, NodeStatus};
 use skiff_api::meta::ObjectMeta;
 use skiff_client::{Api, DeleteParams};
 use support::TestServer;
-
-fn in_test_netns<Fut: std::future::Future<Output = ()>>(
-    body: impl FnOnce() -> Fut + Send + 'static,
-) {
-    let outcome = std::thread::spawn(move || {
-        // SAFETY: affects only this thread.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
-        let mine = fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
-        let started_in = fs::metadata("/proc/self/ns/net").unwrap().ino();
-        assert_ne!(
-            mine, started_in,
-            "refusing to route in the process's own netns"
-        );
-        if let Ok(init) = fs::metadata("/proc/1/ns/net") {
-            assert_ne!(mine, init.ino(), "refusing to route in the host's netns");
-        }
-        ip(&["link", "set", "lo", "up"]);
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(body());
-    })
-    .join();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::error::InitError;
 
 /// Used when the container's environment has no `PATH`.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use crate::spec::DEFAULT_PATH;
 
 /// The value of the last `PATH=` entry in `env`, else [`DEFAULT_PATH`].
 pub fn path_of(env: &[String]) -> &str {
