@@ -87,6 +87,7 @@ pub fn all_checks(args: &DoctorArgs) -> Vec<Check> {
         "iproute2: pod routes and `skiff lab` need it",
     ));
     out.push(ip_forward());
+    out.push(br_netfilter(std::path::Path::new(BRIDGE_NF_CALL)));
     out.extend(inotify());
     out.push(interface(args.iface.as_deref(), args.node_ip));
     out
@@ -335,6 +336,35 @@ fn ip_forward() -> Check {
     }
 }
 
+/// Present only while the `br_netfilter` module is loaded.
+const BRIDGE_NF_CALL: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+
+/// A pod reaching a Service whose endpoint sits on the same bridge: the
+/// reply is bridged, not routed, and skips the un-DNAT unless bridged
+/// traffic goes through netfilter.
+fn br_netfilter(sysctl: &std::path::Path) -> Check {
+    match std::fs::read_to_string(sysctl) {
+        Ok(v) if v.trim() == "1" => check(
+            Level::Ok,
+            "br_netfilter",
+            "loaded, bridged traffic is filtered",
+        ),
+        Ok(v) => check(
+            Level::Warn,
+            "br_netfilter",
+            format!(
+                "net.bridge.bridge-nf-call-iptables={}: a pod reaching a Service served on its own node gets no reply",
+                v.trim()
+            ),
+        ),
+        Err(_) => check(
+            Level::Warn,
+            "br_netfilter",
+            "not loaded: a pod reaching a Service served on its own node gets no reply (modprobe br_netfilter)",
+        ),
+    }
+}
+
 fn inotify() -> Vec<Check> {
     let mut out = Vec::new();
     for (file, min) in [("max_user_instances", 512u64), ("max_user_watches", 65536)] {
@@ -387,6 +417,17 @@ fn interface(flag: Option<&str>, node_ip: Option<Ipv4Addr>) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn br_netfilter_is_read_from_its_sysctl() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bridge-nf-call-iptables");
+        assert_eq!(br_netfilter(&file).level, Level::Warn);
+        std::fs::write(&file, "0\n").unwrap();
+        assert_eq!(br_netfilter(&file).level, Level::Warn);
+        std::fs::write(&file, "1\n").unwrap();
+        assert_eq!(br_netfilter(&file).level, Level::Ok);
+    }
 
     #[test]
     fn overlay_detection_reads_proc_filesystems() {
