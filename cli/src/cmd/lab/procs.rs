@@ -240,7 +240,15 @@ mod tests {
         std::fs::write(&marker, "").unwrap();
         let mut child = Command::new("tail").arg("-f").arg(&marker).spawn().unwrap();
         let pid = child.id() as i32;
-        let found = leftovers(dir.path(), &[]);
+        // Until the child has exec'd, its command line is still ours.
+        let mut found = Vec::new();
+        for _ in 0..200 {
+            found = leftovers(dir.path(), &[]);
+            if found.iter().any(|(p, _)| *p == pid) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(found.iter().any(|(p, _)| *p == pid), "{found:?}");
         assert!(sweep(dir.path(), &[]).is_empty());
         // The sweep reaped it (it is our child).
