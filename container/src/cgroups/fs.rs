@@ -159,7 +159,8 @@ impl CgroupDir {
         for dir in self.subtree()? {
             match dir.procs() {
                 Ok(p) => pids.extend(p),
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                // Removed meanwhile: ENOENT once gone, ENODEV while dying.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV)) => {}
                 Err(e) => return Err(e),
             }
         }
