@@ -20,6 +20,7 @@ mod reference;
 mod secret;
 mod service;
 mod service_validation;
+mod toleration;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -163,6 +163,19 @@ impl NodeStatus {
     pub fn condition(&self, type_: &str) -> Option<&NodeCondition> {
         self.conditions.iter().find(|c| c.type_ == type_)
     }
+
+    /// Is the `Ready` condition `True`?
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status == "True")
+    }
+
+    /// The addresses of type `InternalIP`, in the order reported.
+    pub fn internal_ips(&self) -> impl Iterator<Item = &str> {
+        self.addresses
+            .iter()
+            .filter(|a| a.type_ == "InternalIP")
+            .map(|a| a.address.as_str())
+    }
 }
 
 const TAINT_EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
@@ -243,5 +256,54 @@ impl Object for Node {
             }
         }
         errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(ready: &str, addresses: &[(&str, &str)]) -> NodeStatus {
+        NodeStatus {
+            conditions: vec![NodeCondition {
+                type_: "Ready".into(),
+                status: ready.into(),
+                ..Default::default()
+            }],
+            addresses: addresses
+                .iter()
+                .map(|(t, a)| NodeAddress {
+                    type_: t.to_string(),
+                    address: a.to_string(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ready_only_when_the_condition_is_true() {
+        assert!(status("True", &[]).is_ready());
+        assert!(!status("Unknown", &[]).is_ready());
+        assert!(!status("False", &[]).is_ready());
+        assert!(!NodeStatus::default().is_ready());
+    }
+
+    #[test]
+    fn internal_ips_skip_other_address_types() {
+        let s = status(
+            "True",
+            &[
+                ("Hostname", "n1"),
+                ("InternalIP", "10.0.0.1"),
+                ("ExternalIP", "1.2.3.4"),
+                ("InternalIP", "fd00::1"),
+            ],
+        );
+        assert_eq!(
+            s.internal_ips().collect::<Vec<_>>(),
+            ["10.0.0.1", "fd00::1"]
+        );
+        assert_eq!(NodeStatus::default().internal_ips().count(), 0);
     }
 }

@@ -95,8 +95,13 @@ impl Requirement {
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let label = labels.get(&self.key);
-        let has = |v: &String| self.values.iter().any(|x| x == v);
+        self.matches_value(labels.get(&self.key).map(String::as_str))
+    }
+
+    /// Does the requirement hold for this value of its key (`None`: the
+    /// key is absent)? Node affinity asks it of a node's name too.
+    pub fn matches_value(&self, label: Option<&str>) -> bool {
+        let has = |v: &str| self.values.iter().any(|x| x == v);
         match self.operator {
             Operator::Equals | Operator::In => label.is_some_and(has),
             Operator::NotEquals | Operator::NotIn => !label.is_some_and(has),

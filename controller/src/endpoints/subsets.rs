@@ -25,11 +25,7 @@ pub fn service_selector(service: &Service) -> &BTreeMap<String, String> {
 
 /// Is the pod's `Ready` condition `True`?
 pub fn pod_ready(pod: &Pod) -> bool {
-    pod.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
+    pod.status.as_ref().is_some_and(|s| s.is_ready())
 }
 
 /// The container port `port` points at in `pod`: a number as is (unset:

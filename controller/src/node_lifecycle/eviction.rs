@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use skiff_api::core::{Taint, Toleration};
 
-use super::taints::{NO_EXECUTE, NOT_READY, UNREACHABLE, tolerates};
+use super::taints::{NO_EXECUTE, NOT_READY, UNREACHABLE};
 
 /// A pod without a NoExecute toleration for `not-ready`/`unreachable` (of
 /// that key, or of every key) gets one with `default_seconds`, as the API
@@ -48,7 +48,7 @@ pub fn eviction_time(
     let mut any = false;
     for taint in taints.iter().filter(|t| t.effect == NO_EXECUTE) {
         any = true;
-        let Some(used) = tolerations.iter().find(|t| tolerates(t, taint)) else {
+        let Some(used) = tolerations.iter().find(|t| t.tolerates(taint)) else {
             return Some(since);
         };
         if let Some(s) = used.toleration_seconds {

@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 
 pub use eviction::{TokenBucket, eviction_time, with_default_tolerations};
 pub use health::{Heartbeat, Heartbeats, ready_status, silent_conditions};
-pub use taints::{NO_EXECUTE, NOT_READY, UNREACHABLE, reconcile_taints, tolerates};
+pub use taints::{NO_EXECUTE, NOT_READY, UNREACHABLE, reconcile_taints};
 
 use crate::context::Context;
 use crate::run::{requeue_on_conflict, spawn_workers};

@@ -1,7 +1,6 @@
-//! The NoExecute taints that follow a node's `Ready` condition, and
-//! toleration matching as Kubernetes does it.
+//! The NoExecute taints that follow a node's `Ready` condition.
 
-use skiff_api::core::{Taint, Toleration};
+use skiff_api::core::Taint;
 use skiff_api::meta::Time;
 
 /// Tainted on a node whose `Ready` is `Unknown` (no heartbeat).
@@ -47,27 +46,6 @@ pub fn reconcile_taints(current: &[Taint], ready: Option<&str>, now: Time) -> Op
     (next != current).then_some(next)
 }
 
-/// Does `toleration` tolerate `taint`? An empty key (with `Exists`)
-/// matches every key, an empty effect every effect.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let key = toleration.key.as_deref().unwrap_or_default();
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    let effect = toleration.effect.as_deref().unwrap_or_default();
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    match toleration.operator.as_deref().unwrap_or_default() {
-        "Exists" => true,
-        "" | "Equal" => {
-            toleration.value.as_deref().unwrap_or_default()
-                == taint.value.as_deref().unwrap_or_default()
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,46 +80,5 @@ mod tests {
             vec![other.clone()]
         );
         assert_eq!(reconcile_taints(&f, None, now()), None);
-    }
-
-    #[test]
-    fn toleration_matching() {
-        let taint = Taint {
-            key: UNREACHABLE.into(),
-            effect: NO_EXECUTE.into(),
-            ..Default::default()
-        };
-        let tol = |key: Option<&str>,
-                   op: Option<&str>,
-                   value: Option<&str>,
-                   effect: Option<&str>| Toleration {
-            key: key.map(Into::into),
-            operator: op.map(Into::into),
-            value: value.map(Into::into),
-            effect: effect.map(Into::into),
-            toleration_seconds: None,
-        };
-        assert!(tolerates(
-            &tol(Some(UNREACHABLE), Some("Exists"), None, Some(NO_EXECUTE)),
-            &taint
-        ));
-        assert!(tolerates(
-            &tol(Some(UNREACHABLE), Some("Exists"), None, None),
-            &taint
-        ));
-        assert!(tolerates(&tol(None, Some("Exists"), None, None), &taint));
-        assert!(tolerates(&tol(Some(UNREACHABLE), None, None, None), &taint));
-        assert!(!tolerates(
-            &tol(Some(UNREACHABLE), None, Some("x"), None),
-            &taint
-        ));
-        assert!(!tolerates(
-            &tol(Some(NOT_READY), Some("Exists"), None, None),
-            &taint
-        ));
-        assert!(!tolerates(
-            &tol(Some(UNREACHABLE), Some("Exists"), None, Some("NoSchedule")),
-            &taint
-        ));
     }
 }

@@ -8,25 +8,67 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
+use skiff_api::selector::{Operator, Requirement};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// A node selector requirement as written in the pod.
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Requirement {
+struct RawRequirement {
     #[serde(default)]
-    pub key: String,
+    key: String,
     #[serde(default)]
-    pub operator: String,
+    operator: String,
     #[serde(default)]
-    pub values: Vec<String>,
+    values: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+impl RawRequirement {
+    /// As a label requirement (same semantics); `None` for an operator
+    /// node affinity does not have.
+    fn into_requirement(self) -> Option<Requirement> {
+        let operator = match self.operator.as_str() {
+            "In" => Operator::In,
+            "NotIn" => Operator::NotIn,
+            "Exists" => Operator::Exists,
+            "DoesNotExist" => Operator::DoesNotExist,
+            "Gt" => Operator::GreaterThan,
+            "Lt" => Operator::LessThan,
+            _ => return None,
+        };
+        Some(Requirement {
+            key: self.key,
+            operator,
+            values: self.values,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct RawTerm {
+    #[serde(default)]
+    match_expressions: Vec<RawRequirement>,
+    #[serde(default)]
+    match_fields: Vec<RawRequirement>,
+}
+
+/// One node selector term. `None`: a requirement had an unknown operator,
+/// so the term matches no node.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Term {
-    #[serde(default)]
-    pub match_expressions: Vec<Requirement>,
-    #[serde(default)]
-    pub match_fields: Vec<Requirement>,
+    requirements: Option<(Vec<Requirement>, Vec<Requirement>)>,
+}
+
+impl From<RawTerm> for Term {
+    fn from(raw: RawTerm) -> Term {
+        let convert = |rs: Vec<RawRequirement>| {
+            rs.into_iter()
+                .map(RawRequirement::into_requirement)
+                .collect::<Option<Vec<_>>>()
+        };
+        let requirements = convert(raw.match_expressions).zip(convert(raw.match_fields));
+        Term { requirements }
+    }
 }
 
 /// The terms a node must match one of.
@@ -35,43 +77,20 @@ pub struct RequiredNodeAffinity {
     pub terms: Vec<Term>,
 }
 
-fn matches_value(r: &Requirement, value: Option<&str>) -> bool {
-    let number = |s: &str| s.parse::<i64>().ok();
-    match (r.operator.as_str(), value) {
-        ("In", Some(v)) => r.values.iter().any(|x| x == v),
-        ("In", None) => false,
-        ("NotIn", Some(v)) => !r.values.iter().any(|x| x == v),
-        ("NotIn", None) => true,
-        ("Exists", v) => v.is_some(),
-        ("DoesNotExist", v) => v.is_none(),
-        ("Gt" | "Lt", Some(v)) => {
-            let (Some(have), Some(want)) = (number(v), r.values.first().and_then(|w| number(w)))
-            else {
-                return false;
-            };
-            if r.operator == "Gt" {
-                have > want
-            } else {
-                have < want
-            }
-        }
-        _ => false,
-    }
-}
-
 impl Term {
     /// A term with no requirements matches nothing, as in Kubernetes.
     fn matches(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
-        if self.match_expressions.is_empty() && self.match_fields.is_empty() {
+        let Some((expressions, fields)) = &self.requirements else {
+            return false;
+        };
+        if expressions.is_empty() && fields.is_empty() {
             return false;
         }
-        self.match_expressions
-            .iter()
-            .all(|r| matches_value(r, labels.get(&r.key).map(String::as_str)))
-            && self.match_fields.iter().all(|r| {
+        expressions.iter().all(|r| r.matches(labels))
+            && fields.iter().all(|r| {
                 r.key == "metadata.name"
-                    && matches!(r.operator.as_str(), "In" | "NotIn")
-                    && matches_value(r, Some(name))
+                    && matches!(r.operator, Operator::In | Operator::NotIn)
+                    && r.matches_value(Some(name))
             })
     }
 }
@@ -85,8 +104,10 @@ impl RequiredNodeAffinity {
             .get("nodeSelectorTerms")
             .cloned()
             .unwrap_or(Value::Null);
-        let terms: Vec<Term> = serde_json::from_value(terms).unwrap_or_default();
-        Some(RequiredNodeAffinity { terms })
+        let terms: Vec<RawTerm> = serde_json::from_value(terms).unwrap_or_default();
+        Some(RequiredNodeAffinity {
+            terms: terms.into_iter().map(Term::from).collect(),
+        })
     }
 
     pub fn matches(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
@@ -145,5 +166,20 @@ mod tests {
         // No required affinity at all: no restriction.
         assert!(RequiredNodeAffinity::of(Some(&json!({"nodeAffinity": {}}))).is_none());
         assert!(RequiredNodeAffinity::of(None).is_none());
+    }
+
+    #[test]
+    fn an_unknown_operator_or_field_spoils_only_its_term() {
+        let a = affinity(json!([
+            {"matchExpressions": [
+                {"key": "zone", "operator": "In", "values": ["a"]},
+                {"key": "zone", "operator": "Equals", "values": ["a"]}]},
+            {"matchFields": [{"key": "metadata.name", "operator": "Exists"}]},
+            {"matchFields": [{"key": "metadata.uid", "operator": "In", "values": ["n2"]}]},
+            {"matchExpressions": [{"key": "special", "operator": "Exists"}]}
+        ]));
+        assert!(!a.matches("n1", &labels(&[("zone", "a")])));
+        assert!(!a.matches("n2", &labels(&[])));
+        assert!(a.matches("n1", &labels(&[("zone", "a"), ("special", "")])));
     }
 }

@@ -86,29 +86,8 @@ impl fmt::Display for Reason<'_> {
     }
 }
 
-/// Does `toleration` tolerate `taint`? An empty effect tolerates every
-/// effect; an empty key with `Exists` tolerates every taint.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let effect = toleration.effect.as_deref().unwrap_or_default();
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    let key = toleration.key.as_deref().unwrap_or_default();
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match toleration.operator.as_deref().unwrap_or_default() {
-        "Exists" => true,
-        "" | "Equal" => {
-            toleration.value.as_deref().unwrap_or_default()
-                == taint.value.as_deref().unwrap_or_default()
-        }
-        _ => false,
-    }
-}
-
 fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
-    tolerations.iter().any(|t| tolerates(t, taint))
+    tolerations.iter().any(|t| t.tolerates(taint))
 }
 
 /// The taint a cordoned node carries in effect.
@@ -212,24 +191,6 @@ mod tests {
             effect: effect.into(),
             time_added: None,
         }
-    }
-
-    #[test]
-    fn toleration_matching() {
-        let t = taint("dedicated", "gpu", "NoSchedule");
-        assert!(tolerates(
-            &toleration("dedicated", "Equal", "gpu", "NoSchedule"),
-            &t
-        ));
-        assert!(tolerates(&toleration("dedicated", "", "gpu", ""), &t));
-        assert!(!tolerates(&toleration("dedicated", "Equal", "cpu", ""), &t));
-        assert!(tolerates(&toleration("dedicated", "Exists", "", ""), &t));
-        assert!(!tolerates(
-            &toleration("dedicated", "Exists", "", "NoExecute"),
-            &t
-        ));
-        assert!(tolerates(&toleration("", "Exists", "", ""), &t));
-        assert!(!tolerates(&toleration("other", "Exists", "", ""), &t));
     }
 
     fn node(facts: NodeFacts) -> NodeInfo {

@@ -53,12 +53,9 @@ fn is_load_balancer(service: &Service) -> bool {
 pub fn desired_ingress(nodes: &[Arc<Node>]) -> Vec<LoadBalancerIngress> {
     let mut ips: Vec<String> = nodes
         .iter()
-        .filter(|n| node_ready(n))
-        .filter_map(|n| {
-            let status = n.status.as_ref()?;
-            let address = status.addresses.iter().find(|a| a.type_ == "InternalIP")?;
-            Some(address.address.clone())
-        })
+        .filter_map(|n| n.status.as_ref())
+        .filter(|s| s.is_ready())
+        .filter_map(|s| s.internal_ips().next().map(str::to_string))
         .collect();
     ips.sort();
     ips.dedup();
@@ -69,14 +66,6 @@ pub fn desired_ingress(nodes: &[Arc<Node>]) -> Vec<LoadBalancerIngress> {
             ..Default::default()
         })
         .collect()
-}
-
-fn node_ready(node: &Node) -> bool {
-    node.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
 }
 
 async fn reconcile(ctx: &Context, key: &ObjectKey) -> Result<Action, skiff_client::Error> {
