@@ -30,6 +30,7 @@ pub mod exec;
 pub mod init;
 pub mod logs;
 pub mod monitor;
+mod mountinfo;
 pub mod sandbox;
 pub mod spec;
 pub mod state;

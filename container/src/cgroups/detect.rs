@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::CgroupError;
+use crate::mountinfo;
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -58,51 +59,19 @@ pub(crate) fn root_kind(root: &Path) -> Result<RootKind, CgroupError> {
 /// map to the same directory; the first mount of a controller wins.
 pub(crate) fn parse_v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
     let mut mounts = BTreeMap::new();
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        // Fields: id parent dev root mountpoint options [optional...] - fstype source superopts
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if sep < 5 || fields.get(sep + 1) != Some(&"cgroup") {
+    for mount in mountinfo::parse(mountinfo) {
+        if mount.fs_type != "cgroup" {
             continue;
         }
-        let Some(super_options) = fields.get(sep + 3) else {
-            continue;
-        };
-        let mount_point = PathBuf::from(unescape(fields[4]));
-        for option in super_options.split(',') {
+        for option in mount.super_options.split(',') {
             if V1_CONTROLLERS.contains(&option) {
                 mounts
                     .entry(option.to_string())
-                    .or_insert_with(|| mount_point.clone());
+                    .or_insert_with(|| mount.mount_point.clone());
             }
         }
     }
     mounts
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::CgroupError;
+use crate::spec::CgroupResources;
 
 /// How long removal waits for a busy cgroup (tasks still exiting).
 pub(crate) const REMOVE_PATIENCE: Duration = Duration::from_secs(2);
@@ -218,22 +219,56 @@ pub(crate) fn create_dir_if_missing(dir: &CgroupDir) -> Result<(), CgroupError> 
     }
 }
 
+/// A resource controller both backends write limits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limited {
+    Cpu,
+    Memory,
+    Pids,
+}
+
+impl Limited {
+    fn name(self) -> &'static str {
+        match self {
+            Limited::Cpu => "cpu",
+            Limited::Memory => "memory",
+            Limited::Pids => "pids",
+        }
+    }
+
+    /// What the container asked of this controller, if anything.
+    fn request(self, res: &CgroupResources) -> Option<&'static str> {
+        let (requested, needed_for) = match self {
+            Limited::Cpu => (
+                res.cpu_limit_milli.is_some() || res.cpu_request_milli.is_some(),
+                "a cpu limit or request",
+            ),
+            Limited::Memory => (res.memory_limit_bytes.is_some(), "a memory limit"),
+            Limited::Pids => (res.pids_limit.is_some(), "a pids limit"),
+        };
+        requested.then_some(needed_for)
+    }
+}
+
 /// A controller this host lacks is fine as long as nothing asks for it.
 pub(crate) fn unless_requested(
     cgroup: &str,
-    controller: &'static str,
-    requested: bool,
-    needed_for: &'static str,
+    controller: Limited,
+    res: &CgroupResources,
 ) -> Result<(), CgroupError> {
-    if requested {
-        Err(CgroupError::MissingController {
+    match controller.request(res) {
+        Some(needed_for) => Err(CgroupError::MissingController {
             cgroup: cgroup.to_string(),
-            controller,
+            controller: controller.name(),
             needed_for,
-        })
-    } else {
-        Ok(())
+        }),
+        None => Ok(()),
     }
+}
+
+/// A limit as cgroupfs writes it: the number, or `max` for none.
+pub(crate) fn limit_or_max(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "max".to_string(), |n| n.to_string())
 }
 
 /// `value` of `key` in a flat keyed file.
@@ -302,6 +337,33 @@ pub(crate) fn remove_with_retry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_controller_fails_only_when_requested() {
+        let none = CgroupResources::default();
+        for controller in [Limited::Cpu, Limited::Memory, Limited::Pids] {
+            assert!(unless_requested("pod/c", controller, &none).is_ok());
+        }
+        let cpu_request = CgroupResources {
+            cpu_request_milli: Some(250),
+            ..CgroupResources::default()
+        };
+        let err = unless_requested("pod/c", Limited::Cpu, &cpu_request).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("pod/c") && text.contains("cpu"), "{text}");
+        assert!(unless_requested("pod/c", Limited::Memory, &cpu_request).is_ok());
+        let pids = CgroupResources {
+            pids_limit: Some(64),
+            ..CgroupResources::default()
+        };
+        assert!(unless_requested("pod/c", Limited::Pids, &pids).is_err());
+    }
+
+    #[test]
+    fn limits_are_numbers_or_max() {
+        assert_eq!(limit_or_max(Some(1024)), "1024");
+        assert_eq!(limit_or_max(None), "max");
+    }
 
     #[test]
     fn keyed_files_are_parsed_by_key() {

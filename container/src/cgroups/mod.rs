@@ -97,7 +97,7 @@ impl Cgroups {
         match detect::root_kind(root)? {
             detect::RootKind::Unified => Ok(Cgroups::v2_at(root)),
             detect::RootKind::Tmpfs => {
-                let mountinfo = Path::new("/proc/self/mountinfo");
+                let mountinfo = Path::new(crate::mountinfo::PROC_MOUNTINFO);
                 let text = std::fs::read_to_string(mountinfo).map_err(|e| CgroupError::Detect {
                     file: mountinfo.to_path_buf(),
                     detail: e.to_string(),

@@ -35,6 +35,10 @@ use chrono::Utc;
 use crate::state::{self, MONITOR_LOG_FILE, MONITOR_PID_FILE, ProcessIdentity};
 use sys::{Context, Forked};
 
+/// Opens a pseudo-terminal pair, both ends close-on-exec; the agent uses it
+/// for `exec --tty` sessions.
+pub use sys::openpty;
+
 /// Body of `skiff container-monitor STATE_DIR`; returns the exit code of
 /// the process the agent started.
 pub fn run(state_dir: &Path) -> i32 {

@@ -1,22 +1,14 @@
-//! Reading `/proc/self/mountinfo`: which mount points lie under a directory.
+//! Which mount points lie at or under a sandbox directory, from the
+//! crate's one mountinfo parser; and a cheap `statx` test for one path.
 
-use std::fs;
+use std::ffi::CString;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::mem;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-/// One line of mountinfo, reduced to what the sandbox needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Mount {
-    pub mount_point: PathBuf,
-    pub fs_type: String,
-}
-
-/// Every mount of the calling process's mount namespace, in mount order.
-pub(super) fn mounts() -> io::Result<Vec<Mount>> {
-    let text = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| io::Error::new(e.kind(), format!("reading /proc/self/mountinfo: {e}")))?;
-    Ok(parse(&text))
-}
+pub(super) use crate::mountinfo::Mount;
+use crate::mountinfo::{is_listed_mount_point, mounts};
 
 /// Mounts at `dir` or below it, deepest (and most recently stacked) first:
 /// the order to unmount them in.
@@ -31,87 +23,90 @@ pub(super) fn mounts_under(dir: &Path) -> io::Result<Vec<Mount>> {
     Ok(found)
 }
 
+/// Whether something is mounted on `path` (a canonical path). `statx`'s
+/// mount-root attribute answers without reading mountinfo, whose cost
+/// grows with every pod's mounts, and also sees bind mounts of a directory
+/// onto itself (same device, so `st_dev` could not); kernels before 5.8
+/// lack the attribute and fall back to mountinfo.
 pub(super) fn is_mount_point(path: &Path) -> io::Result<bool> {
-    Ok(mounts()?.iter().any(|m| m.mount_point == path))
-}
-
-fn parse(text: &str) -> Vec<Mount> {
-    text.lines().filter_map(parse_line).collect()
-}
-
-/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`
-fn parse_line(line: &str) -> Option<Mount> {
-    let mut fields = line.split(' ');
-    let mount_point = fields.nth(4)?;
-    let mut rest = fields.skip_while(|f| *f != "-");
-    rest.next()?;
-    let fs_type = rest.next()?;
-    Some(Mount {
-        mount_point: PathBuf::from(unescape(mount_point)),
-        fs_type: fs_type.to_string(),
-    })
-}
-
-/// The kernel writes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(digits) => {
-                let value = digits.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
-                out.push(value as u8);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
+    match statx_mount_root(path)? {
+        Some(is_root) => Ok(is_root),
+        None => is_listed_mount_point(path),
     }
-    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `Some(is a mount root)`, or `None` where the kernel does not report it.
+/// A missing path is no mount point.
+fn statx_mount_root(path: &Path) -> io::Result<Option<bool>> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: the path contains a NUL byte", path.display()),
+        )
+    })?;
+    // SAFETY: statx only writes into the zeroed struct we own; the path is
+    // a valid C string.
+    let mut stx: libc::statx = unsafe { mem::zeroed() };
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            &mut stx,
+        )
+    };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::NotFound {
+            return Ok(Some(false));
+        }
+        return Err(io::Error::new(
+            e.kind(),
+            format!("statx {}: {e}", path.display()),
+        ));
+    }
+    let flag = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    Ok((stx.stx_attributes_mask & flag != 0).then_some(stx.stx_attributes & flag != 0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "\
-22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
-40 22 0:4 net:[4026532200] /var/lib/skiff/pods/a/net rw shared:1 - nsfs nsfs rw
-41 22 0:50 / /var/lib/skiff/pods/a/shm rw,nosuid - tmpfs shm rw,size=65536k,mode=1777
-42 22 0:51 / /tmp/with\\040space rw - tmpfs tmpfs rw
-";
+    #[test]
+    fn statx_agrees_with_mountinfo() {
+        for path in [
+            "/",
+            "/proc",
+            "/proc/self",
+            "/sys",
+            "/dev",
+            "/dev/null",
+            "/tmp",
+        ] {
+            let path = Path::new(path);
+            assert_eq!(
+                is_mount_point(path).unwrap(),
+                is_listed_mount_point(path).unwrap(),
+                "{}",
+                path.display()
+            );
+        }
+    }
 
     #[test]
-    fn parses_mount_points_and_types() {
-        let mounts = parse(SAMPLE);
-        assert_eq!(mounts.len(), 4);
+    fn this_kernel_answers_without_mountinfo() {
+        // The fast path create relies on (kernel 5.8+).
+        assert_eq!(statx_mount_root(Path::new("/proc")).unwrap(), Some(true));
         assert_eq!(
-            mounts[1].mount_point,
-            Path::new("/var/lib/skiff/pods/a/net")
+            statx_mount_root(Path::new("/proc/self")).unwrap(),
+            Some(false)
         );
-        assert_eq!(mounts[1].fs_type, "nsfs");
-        assert_eq!(mounts[2].fs_type, "tmpfs");
     }
 
     #[test]
-    fn unescapes_octal_sequences() {
-        let mounts = parse(SAMPLE);
-        assert_eq!(mounts[3].mount_point, Path::new("/tmp/with space"));
-        assert_eq!(unescape("a\\134b\\011c"), "a\\b\tc");
-        assert_eq!(unescape("trailing\\"), "trailing\\");
-    }
-
-    #[test]
-    fn skips_optional_fields_before_the_separator() {
-        let line = "1 2 0:1 / /x rw shared:3 master:4 unbindable - proc proc rw";
-        let mount = parse_line(line).unwrap();
-        assert_eq!(mount.fs_type, "proc");
-        assert_eq!(mount.mount_point, Path::new("/x"));
+    fn a_missing_path_is_no_mount_point() {
+        assert!(!is_mount_point(Path::new("/nonexistent-skiff")).unwrap());
     }
 }

@@ -3,7 +3,7 @@
 
 use super::super::CgroupError;
 use super::super::convert::{CFS_PERIOD_US, cfs_quota_us, cpu_shares};
-use super::super::fs::{CgroupDir, unless_requested};
+use super::super::fs::{CgroupDir, Limited, unless_requested};
 use crate::spec::CgroupResources;
 
 /// The kernel's default shares, for an unset request.
@@ -15,8 +15,7 @@ pub(super) fn apply(
     res: &CgroupResources,
 ) -> Result<(), CgroupError> {
     let Some(dir) = dir else {
-        let requested = res.cpu_limit_milli.is_some() || res.cpu_request_milli.is_some();
-        return unless_requested(cgroup, "cpu", requested, "a cpu limit or request");
+        return unless_requested(cgroup, Limited::Cpu, res);
     };
     dir.write("cpu.cfs_period_us", &CFS_PERIOD_US.to_string())?;
     let quota =

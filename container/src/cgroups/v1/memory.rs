@@ -4,7 +4,7 @@
 //! so a raise writes memsw first and a cut writes the limit first.
 
 use super::super::CgroupError;
-use super::super::fs::{CgroupDir, unless_requested};
+use super::super::fs::{CgroupDir, Limited, unless_requested};
 use crate::spec::CgroupResources;
 
 const LIMIT: &str = "memory.limit_in_bytes";
@@ -16,8 +16,7 @@ pub(super) fn apply(
     res: &CgroupResources,
 ) -> Result<(), CgroupError> {
     let Some(dir) = dir else {
-        let requested = res.memory_limit_bytes.is_some();
-        return unless_requested(cgroup, "memory", requested, "a memory limit");
+        return unless_requested(cgroup, Limited::Memory, res);
     };
     // -1 is "unlimited"; compare it as the largest value.
     let (value, comparable) = match res.memory_limit_bytes {

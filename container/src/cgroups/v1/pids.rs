@@ -1,7 +1,7 @@
 //! v1 pids: `pids.max`.
 
 use super::super::CgroupError;
-use super::super::fs::{CgroupDir, unless_requested};
+use super::super::fs::{CgroupDir, Limited, limit_or_max, unless_requested};
 use crate::spec::CgroupResources;
 
 pub(super) fn apply(
@@ -10,10 +10,7 @@ pub(super) fn apply(
     res: &CgroupResources,
 ) -> Result<(), CgroupError> {
     let Some(dir) = dir else {
-        return unless_requested(cgroup, "pids", res.pids_limit.is_some(), "a pids limit");
+        return unless_requested(cgroup, Limited::Pids, res);
     };
-    let max = res
-        .pids_limit
-        .map_or_else(|| "max".to_string(), |n| n.to_string());
-    dir.write("pids.max", &max)
+    dir.write("pids.max", &limit_or_max(res.pids_limit))
 }

@@ -2,7 +2,7 @@
 
 use super::super::CgroupError;
 use super::super::convert::{CFS_PERIOD_US, cfs_quota_us, cpu_shares, cpu_weight};
-use super::super::fs::{CgroupDir, unless_requested};
+use super::super::fs::{CgroupDir, Limited, unless_requested};
 use crate::spec::CgroupResources;
 
 /// The kernel's default weight, for an unset request.
@@ -14,8 +14,7 @@ pub(super) fn apply(
     res: &CgroupResources,
 ) -> Result<(), CgroupError> {
     if !available {
-        let requested = res.cpu_limit_milli.is_some() || res.cpu_request_milli.is_some();
-        return unless_requested(&dir.cgroup, "cpu", requested, "a cpu limit or request");
+        return unless_requested(&dir.cgroup, Limited::Cpu, res);
     }
     let max = match cfs_quota_us(res.cpu_limit_milli) {
         Some(quota) => format!("{quota} {CFS_PERIOD_US}"),

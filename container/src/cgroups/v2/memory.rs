@@ -2,7 +2,7 @@
 //! kernel has swap accounting, as the kubelet does without swap support.
 
 use super::super::CgroupError;
-use super::super::fs::{CgroupDir, unless_requested};
+use super::super::fs::{CgroupDir, Limited, limit_or_max, unless_requested};
 use crate::spec::CgroupResources;
 
 pub(super) fn apply(
@@ -11,13 +11,9 @@ pub(super) fn apply(
     res: &CgroupResources,
 ) -> Result<(), CgroupError> {
     if !available {
-        let requested = res.memory_limit_bytes.is_some();
-        return unless_requested(&dir.cgroup, "memory", requested, "a memory limit");
+        return unless_requested(&dir.cgroup, Limited::Memory, res);
     }
-    let max = res
-        .memory_limit_bytes
-        .map_or_else(|| "max".to_string(), |b| b.to_string());
-    dir.write("memory.max", &max)?;
+    dir.write("memory.max", &limit_or_max(res.memory_limit_bytes))?;
     if dir.has("memory.swap.max") {
         dir.write("memory.swap.max", "0")?;
     }
