@@ -64,6 +64,17 @@ pub struct StatusCause {
     pub field: String,
 }
 
+impl StatusCause {
+    /// `field: message`, or the bare message when no field is named.
+    pub fn summary(&self) -> String {
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -168,16 +179,7 @@ impl Status {
         } else {
             format!("{}.{}", rt.kind, rt.group)
         };
-        let summary = causes
-            .iter()
-            .map(|c| {
-                if c.field.is_empty() {
-                    c.message.clone()
-                } else {
-                    format!("{}: {}", c.field, c.message)
-                }
-            })
-            .collect::<Vec<_>>();
+        let summary = causes.iter().map(StatusCause::summary).collect::<Vec<_>>();
         let message = match summary.len() {
             0 => format!("{qualified_kind} \"{name}\" is invalid"),
             1 => format!("{qualified_kind} \"{name}\" is invalid: {}", summary[0]),

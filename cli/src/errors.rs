@@ -3,6 +3,7 @@
 //! which follows kubectl's `StandardErrorMessage`.
 
 use skiff_api::Status;
+use skiff_api::status::StatusCause;
 use skiff_client::Error as ClientError;
 
 /// Why a command failed.
@@ -100,17 +101,7 @@ fn describe_invalid(status: &Status) -> Option<String> {
     if !details.kind.is_empty() || !details.name.is_empty() {
         head = format!("The {} \"{}\" is invalid", details.kind, details.name);
     }
-    let causes: Vec<String> = details
-        .causes
-        .iter()
-        .map(|c| {
-            if c.field.is_empty() {
-                c.message.clone()
-            } else {
-                format!("{}: {}", c.field, c.message)
-            }
-        })
-        .collect();
+    let causes: Vec<String> = details.causes.iter().map(StatusCause::summary).collect();
     Some(match causes.len() {
         0 => head,
         1 => format!("{head}: {}", causes[0]),

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{Ctx, json_response, render, with_warnings};
+use super::{Ctx, render};
 use crate::body;
 use crate::errors::ApiResult;
 use crate::query::WriteOptions;
@@ -17,11 +17,10 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
         .registry
         .create(rt, ctx.namespace(), object, opts)
         .await?;
-    Ok(with_warnings(
-        json_response(
-            StatusCode::CREATED,
-            &render::object(rt, &out.object, ctx.rendering),
-        ),
-        &out.warnings,
+    Ok(render::written(
+        StatusCode::CREATED,
+        rt,
+        &out,
+        ctx.rendering,
     ))
 }

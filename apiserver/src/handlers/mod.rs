@@ -32,7 +32,7 @@ use crate::query::Query;
 use crate::routes::{self, ApiPath, ResourcePath};
 use crate::state::AppState;
 
-pub use render::{json_response, with_warnings};
+pub use render::json_response;
 
 /// One resource request, decoded.
 pub struct Ctx {

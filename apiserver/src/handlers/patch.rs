@@ -7,11 +7,11 @@ use serde_json::Value;
 use skiff_api::Status;
 use skiff_api::patch::{PatchType, apply_patch};
 
-use super::{Ctx, json_response, render, with_warnings};
+use super::{Ctx, render};
 use crate::body::{self, Format};
 use crate::errors::ApiResult;
 use crate::query::WriteOptions;
-use crate::registry::{ModifyOptions, UpdateMode};
+use crate::registry::{ModifyOptions, Stored, UpdateMode, WriteOutcome};
 use crate::value;
 
 pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
@@ -52,26 +52,39 @@ pub fn pins_version(patch: &Value) -> bool {
     }
 }
 
+/// Read-modify-write of the object the URL names, with the request's write
+/// options; a lost race is retried when `retry` (the change is not pinned to
+/// a `resourceVersion`).
+pub async fn modify_named<F>(
+    ctx: &Ctx,
+    mode: UpdateMode,
+    retry: bool,
+    change: F,
+) -> Result<WriteOutcome, Status>
+where
+    F: FnMut(&Stored) -> Result<Value, Status>,
+{
+    let write = WriteOptions::from_query(&ctx.query)?;
+    ctx.state
+        .registry
+        .modify(
+            ctx.path.rt,
+            ctx.namespace(),
+            ctx.name(),
+            ModifyOptions { write, mode, retry },
+            change,
+        )
+        .await
+}
+
 pub async fn patch_as(ctx: &Ctx, mode: UpdateMode) -> ApiResult<Response> {
     let rt = ctx.path.rt;
     let patch_type = patch_type(ctx)?;
     let patch = parse_patch(patch_type, &ctx.body)?;
-    let opts = WriteOptions::from_query(&ctx.query)?;
-    let result = ctx
-        .state
-        .registry
-        .modify(
-            rt,
-            ctx.namespace(),
-            ctx.name(),
-            ModifyOptions {
-                write: opts,
-                mode,
-                retry: !pins_version(&patch),
-            },
-            |current| apply_patch(patch_type, rt, &current.object, &patch),
-        )
-        .await;
+    let result = modify_named(ctx, mode, !pins_version(&patch), |current| {
+        apply_patch(patch_type, rt, &current.object, &patch)
+    })
+    .await;
     let (code, out) = match result {
         Ok(out) => (StatusCode::OK, out),
         Err(s)
@@ -88,6 +101,8 @@ pub async fn patch_as(ctx: &Ctx, mode: UpdateMode) -> ApiResult<Response> {
                 .into());
             }
             value::set_meta(&mut object, "name", Value::String(ctx.name().to_string()));
+            // The write options parsed already (the modify got this far).
+            let opts = WriteOptions::from_query(&ctx.query)?;
             let out = ctx
                 .state
                 .registry
@@ -97,10 +112,7 @@ pub async fn patch_as(ctx: &Ctx, mode: UpdateMode) -> ApiResult<Response> {
         }
         Err(s) => return Err(s.into()),
     };
-    Ok(with_warnings(
-        json_response(code, &render::object(rt, &out.object, ctx.rendering)),
-        &out.warnings,
-    ))
+    Ok(render::written(code, rt, &out, ctx.rendering))
 }
 
 #[cfg(test)]

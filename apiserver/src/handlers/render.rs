@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use skiff_api::ResourceType;
 
 use crate::negotiate::Rendering;
-use crate::registry::ListPage;
+use crate::registry::{ListPage, WriteOutcome};
 
 /// `value` as a JSON response.
 pub fn json_response(code: StatusCode, value: &Value) -> Response {
@@ -18,6 +18,20 @@ pub fn json_response(code: StatusCode, value: &Value) -> Response {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// A created, replaced or patched object, rendered as the client asked,
+/// with the write's warnings.
+pub fn written(
+    code: StatusCode,
+    rt: &ResourceType,
+    out: &WriteOutcome,
+    rendering: Rendering,
+) -> Response {
+    with_warnings(
+        json_response(code, &object(rt, &out.object, rendering)),
+        &out.warnings,
+    )
 }
 
 /// Adds one `Warning: 299 - "..."` header per warning (kubectl prints them).

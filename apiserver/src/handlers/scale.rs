@@ -13,8 +13,7 @@ use skiff_api::{Status, StatusCause};
 use super::{Ctx, json_response, patch};
 use crate::body;
 use crate::errors::{ApiResult, method_not_allowed};
-use crate::query::WriteOptions;
-use crate::registry::{ModifyOptions, UpdateMode};
+use crate::registry::UpdateMode;
 use crate::value;
 
 pub async fn scale(ctx: &Ctx, verb: &str) -> ApiResult<Response> {
@@ -36,55 +35,35 @@ pub async fn scale(ctx: &Ctx, verb: &str) -> ApiResult<Response> {
                 .unwrap_or_default()
                 .to_string();
             let replicas = replicas_of(&sent, ctx.name())?;
-            let opts = WriteOptions::from_query(&ctx.query)?;
-            registry
-                .modify(
-                    rt,
-                    ctx.namespace(),
-                    ctx.name(),
-                    ModifyOptions {
-                        write: opts,
-                        mode: UpdateMode::Main,
-                        retry: pinned.is_empty(),
-                    },
-                    |current| {
-                        if !pinned.is_empty() && pinned != current.revision.to_string() {
-                            return Err(Status::conflict(rt, ctx.name()));
-                        }
-                        Ok(with_replicas(&current.object, replicas))
-                    },
-                )
-                .await?
-                .object
+            patch::modify_named(ctx, UpdateMode::Main, pinned.is_empty(), |current| {
+                if !pinned.is_empty() && pinned != current.revision.to_string() {
+                    return Err(Status::conflict(rt, ctx.name()));
+                }
+                Ok(with_replicas(&current.object, replicas))
+            })
+            .await?
+            .object
         }
         "PATCH" => {
             let patch_type = patch::patch_type(ctx)?;
             let doc = patch::parse_patch(patch_type, &ctx.body)?;
-            let opts = WriteOptions::from_query(&ctx.query)?;
-            registry
-                .modify(
-                    rt,
-                    ctx.namespace(),
-                    ctx.name(),
-                    ModifyOptions {
-                        write: opts,
-                        mode: UpdateMode::Main,
-                        retry: !patch::pins_version(&doc),
-                    },
-                    |current| {
-                        let scale = scale_of(&current.object);
-                        let patched = apply_patch(patch_type, rt, &scale, &doc)?;
-                        let wanted =
-                            value::meta_str(&patched, "resourceVersion").unwrap_or_default();
-                        if wanted != current.revision.to_string() {
-                            return Err(Status::conflict(rt, ctx.name()));
-                        }
-                        let replicas = replicas_of(&patched, ctx.name())?;
-                        Ok(with_replicas(&current.object, replicas))
-                    },
-                )
-                .await?
-                .object
+            patch::modify_named(
+                ctx,
+                UpdateMode::Main,
+                !patch::pins_version(&doc),
+                |current| {
+                    let scale = scale_of(&current.object);
+                    let patched = apply_patch(patch_type, rt, &scale, &doc)?;
+                    let wanted = value::meta_str(&patched, "resourceVersion").unwrap_or_default();
+                    if wanted != current.revision.to_string() {
+                        return Err(Status::conflict(rt, ctx.name()));
+                    }
+                    let replicas = replicas_of(&patched, ctx.name())?;
+                    Ok(with_replicas(&current.object, replicas))
+                },
+            )
+            .await?
+            .object
         }
         _ => return Err(method_not_allowed().into()),
     };

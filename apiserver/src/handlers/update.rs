@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{Ctx, json_response, render, with_warnings};
+use super::{Ctx, render};
 use crate::body;
 use crate::errors::ApiResult;
 use crate::query::WriteOptions;
@@ -23,11 +23,5 @@ pub async fn put(ctx: &Ctx, mode: UpdateMode) -> ApiResult<Response> {
         .registry
         .update(rt, ctx.namespace(), ctx.name(), object, opts, mode)
         .await?;
-    Ok(with_warnings(
-        json_response(
-            StatusCode::OK,
-            &render::object(rt, &out.object, ctx.rendering),
-        ),
-        &out.warnings,
-    ))
+    Ok(render::written(StatusCode::OK, rt, &out, ctx.rendering))
 }

@@ -19,7 +19,7 @@ use crate::state::AppState;
 pub const EXEC_PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
 /// The exec options the agent understands.
-pub(super) const EXEC_PARAMETERS: [&str; 5] = ["command", "stdin", "stdout", "stderr", "tty"];
+const EXEC_PARAMETERS: [&str; 5] = ["command", "stdin", "stdout", "stderr", "tty"];
 
 pub fn exec(
     state: &Arc<AppState>,
@@ -38,16 +38,22 @@ pub fn exec(
                 EXEC_PROTOCOLS[0], EXEC_PROTOCOLS[1]
             ))
         })?;
-    let url = agent_url(
-        "ws",
-        target.endpoint()?,
-        "exec",
-        &target,
-        query,
-        &EXEC_PARAMETERS,
-    );
+    let url = exec_url(&target, query)?;
     let shutdown = state.shutdown.clone();
     Ok(upgrade.on_upgrade(move |client| async move {
         relay::run(client, &url, &protocol, &target, shutdown).await;
     }))
+}
+
+/// The agent's WebSocket exec endpoint for `target`, with only the exec
+/// options of `query` (both the WebSocket and the SPDY relay dial it).
+pub(super) fn exec_url(target: &AgentTarget, query: &Query) -> Result<String, Status> {
+    Ok(agent_url(
+        "ws",
+        target.endpoint()?,
+        "exec",
+        target,
+        query,
+        &EXEC_PARAMETERS,
+    ))
 }

@@ -19,7 +19,6 @@ use hyper_util::rt::TokioIo;
 use skiff_api::Status;
 
 use super::AgentTarget;
-use super::url::agent_url;
 use crate::query::Query;
 use crate::state::AppState;
 
@@ -60,14 +59,7 @@ pub fn exec(
         stderr: query.flag("stderr")?,
         tty: query.flag("tty")?,
     };
-    let url = agent_url(
-        "ws",
-        target.endpoint()?,
-        "exec",
-        &target,
-        query,
-        &super::exec::EXEC_PARAMETERS,
-    );
+    let url = super::exec::exec_url(&target, query)?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         match upgrade.await {
