@@ -417,6 +417,23 @@ impl Cluster {
         Ok((uid, rt))
     }
 
+    /// Runs `act` on the hollow runtime of the pod's node; `act` says
+    /// whether the container was running.
+    async fn on_running_container(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        act: impl FnOnce(&HollowRuntime, &str) -> bool,
+    ) -> anyhow::Result<()> {
+        let (uid, rt) = self.pod_runtime(ns, pod).await?;
+        anyhow::ensure!(
+            act(rt, &uid),
+            "container {container} of {ns}/{pod} is not running"
+        );
+        Ok(())
+    }
+
     /// Crashes a running container (exit `exit_code`, reason `Error`): the
     /// agent restarts it or fails the pod, per its restartPolicy.
     pub async fn crash_container(
@@ -426,12 +443,10 @@ impl Cluster {
         container: &str,
         exit_code: i32,
     ) -> anyhow::Result<()> {
-        let (uid, rt) = self.pod_runtime(ns, pod).await?;
-        anyhow::ensure!(
-            rt.crash(&uid, container, exit_code),
-            "container {container} of {ns}/{pod} is not running"
-        );
-        Ok(())
+        self.on_running_container(ns, pod, container, |rt, uid| {
+            rt.crash(uid, container, exit_code)
+        })
+        .await
     }
 
     /// Ends a running container as if its process exited (`Completed` for 0).
@@ -442,12 +457,10 @@ impl Cluster {
         container: &str,
         exit_code: i32,
     ) -> anyhow::Result<()> {
-        let (uid, rt) = self.pod_runtime(ns, pod).await?;
-        anyhow::ensure!(
-            rt.exit(&uid, container, exit_code),
-            "container {container} of {ns}/{pod} is not running"
-        );
-        Ok(())
+        self.on_running_container(ns, pod, container, |rt, uid| {
+            rt.exit(uid, container, exit_code)
+        })
+        .await
     }
 
     /// Makes a running container ready or not (a failing readiness probe).
@@ -458,12 +471,10 @@ impl Cluster {
         container: &str,
         ready: bool,
     ) -> anyhow::Result<()> {
-        let (uid, rt) = self.pod_runtime(ns, pod).await?;
-        anyhow::ensure!(
-            rt.set_ready(&uid, container, ready),
-            "container {container} of {ns}/{pod} is not running"
-        );
-        Ok(())
+        self.on_running_container(ns, pod, container, |rt, uid| {
+            rt.set_ready(uid, container, ready)
+        })
+        .await
     }
 
     // --- checking ---

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use skiff_api::Object;
 use skiff_api::core::{ConfigMap, Container, EnvVar, Pod, ResourceFieldSelector, Secret};
 use skiff_api::quantity::Quantity;
 use skiff_client::{Api, Client};
@@ -35,14 +36,7 @@ impl Sources {
         ns: &str,
         name: &str,
     ) -> Result<Option<&ConfigMap>, String> {
-        if !self.config_maps.contains_key(name) {
-            let got = Api::<ConfigMap>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await
-                .map_err(|e| format!("reading configmap \"{name}\": {e}"))?;
-            self.config_maps.insert(name.to_string(), got);
-        }
-        Ok(self.config_maps.get(name).and_then(Option::as_ref))
+        read_once(&mut self.config_maps, "configmap", client, ns, name).await
     }
 
     pub(crate) async fn secret(
@@ -51,15 +45,27 @@ impl Sources {
         ns: &str,
         name: &str,
     ) -> Result<Option<&Secret>, String> {
-        if !self.secrets.contains_key(name) {
-            let got = Api::<Secret>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await
-                .map_err(|e| format!("reading secret \"{name}\": {e}"))?;
-            self.secrets.insert(name.to_string(), got);
-        }
-        Ok(self.secrets.get(name).and_then(Option::as_ref))
+        read_once(&mut self.secrets, "secret", client, ns, name).await
     }
+}
+
+/// `name` from `cache`, read from the API server the first time (a missing
+/// object is remembered as missing too).
+async fn read_once<'c, T: Object>(
+    cache: &'c mut HashMap<String, Option<T>>,
+    kind: &str,
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Result<Option<&'c T>, String> {
+    if !cache.contains_key(name) {
+        let got = Api::<T>::namespaced(client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("reading {kind} \"{name}\": {e}"))?;
+        cache.insert(name.to_string(), got);
+    }
+    Ok(cache.get(name).and_then(Option::as_ref))
 }
 
 /// The environment of `container`; the error is the message of

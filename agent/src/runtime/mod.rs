@@ -20,7 +20,7 @@ pub mod hollow;
 pub mod linux;
 mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -58,6 +58,30 @@ pub type RuntimeResult<T> = Result<T, RuntimeError>;
 /// Receives the runtime's own state changes (see [`RuntimeEvent`]). Called
 /// from the runtime's tasks or threads: it must be quick and never block.
 pub type EventSink = Arc<dyn Fn(RuntimeEvent) + Send + Sync>;
+
+/// Where a runtime keeps its current [`EventSink`]: set by
+/// [`Runtime::subscribe`], read on every event. Shared by the runtimes.
+#[derive(Default)]
+pub(crate) struct SinkSlot(RwLock<Option<EventSink>>);
+
+impl SinkSlot {
+    /// Replaces the sink (a restarted agent subscribes again).
+    pub(crate) fn set(&self, sink: EventSink) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+    }
+
+    /// Hands `event` to the sink, if any. The sink is called outside the lock.
+    pub(crate) fn emit(&self, event: RuntimeEvent) {
+        let sink = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(sink) = sink {
+            sink(event);
+        }
+    }
+}
 
 /// Signal numbers the agent names (Linux values).
 pub mod signal {

@@ -12,7 +12,7 @@ pub mod program;
 pub mod shell;
 mod state;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,7 +23,7 @@ use self::state::{Exit, State};
 use super::{
     ContainerConfig, ContainerId, ContainerInfo, ContainerStats, EventSink, ExecOutput,
     ExecRequest, ExecSession, ExitReason, LogOptions, LogStream, Runtime, RuntimeError,
-    RuntimeEvent, RuntimeResult, SandboxConfig, SandboxStatus, StopOptions,
+    RuntimeEvent, RuntimeResult, SandboxConfig, SandboxStatus, SinkSlot, StopOptions,
 };
 
 /// What `nodeInfo.containerRuntimeVersion` says of a hollow node.
@@ -67,7 +67,7 @@ struct Shared {
     /// Makes container ids of different nodes differ.
     seed: u64,
     state: Mutex<State>,
-    sink: RwLock<Option<EventSink>>,
+    sink: SinkSlot,
 }
 
 impl std::fmt::Debug for HollowRuntime {
@@ -94,7 +94,7 @@ impl HollowRuntime {
                 config,
                 seed: rand::random(),
                 state: Mutex::new(state),
-                sink: RwLock::new(None),
+                sink: SinkSlot::default(),
             }),
         }
     }
@@ -112,15 +112,8 @@ impl HollowRuntime {
     }
 
     fn emit(&self, event: Option<RuntimeEvent>) {
-        let Some(event) = event else { return };
-        let sink = self
-            .shared
-            .sink
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(sink) = sink {
-            sink(event);
+        if let Some(event) = event {
+            self.shared.sink.emit(event);
         }
     }
 
@@ -158,11 +151,7 @@ impl HollowRuntime {
     fn end(&self, pod_uid: &str, container: &str, exit: Exit) -> bool {
         let event = {
             let mut st = self.lock();
-            let Some(id) = st
-                .latest(pod_uid, container)
-                .filter(|c| c.info.state.is_running())
-                .map(|c| c.info.id.clone())
-            else {
+            let Some(id) = st.running_id(pod_uid, container) else {
                 return false;
             };
             st.exit(&id, exit, Utc::now())
@@ -177,11 +166,7 @@ impl HollowRuntime {
     pub fn set_ready(&self, pod_uid: &str, container: &str, ready: bool) -> bool {
         let event = {
             let mut st = self.lock();
-            let Some(id) = st
-                .latest(pod_uid, container)
-                .filter(|c| c.info.state.is_running())
-                .map(|c| c.info.id.clone())
-            else {
+            let Some(id) = st.running_id(pod_uid, container) else {
                 return false;
             };
             st.set_ready(&id, ready)
@@ -261,11 +246,7 @@ impl Runtime for HollowRuntime {
     }
 
     fn subscribe(&self, sink: EventSink) {
-        *self
-            .shared
-            .sink
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        self.shared.sink.set(sink);
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<SandboxStatus> {

@@ -302,6 +302,13 @@ impl State {
             .find(|c| c.info.name == name)
     }
 
+    /// The id of the newest container called `name` in the pod, if it runs.
+    pub fn running_id(&self, pod_uid: &str, name: &str) -> Option<ContainerId> {
+        self.latest(pod_uid, name)
+            .filter(|c| c.info.state.is_running())
+            .map(|c| c.info.id.clone())
+    }
+
     pub fn containers_of(&self, pod_uid: &str) -> Vec<ContainerInfo> {
         self.sandboxes
             .get(pod_uid)

@@ -2,12 +2,14 @@
 //! `container-exec` run as the agent's child, with pipes or a pty.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use skiff_container::monitor::openpty;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::process::Command;
@@ -110,15 +112,20 @@ impl LinuxRuntime {
             stdout,
             stderr,
             resize: None,
-            exit: Box::pin(async move {
-                let status = child
-                    .wait()
-                    .await
-                    .map_err(|e| failed("waiting for container-exec", e))?;
-                Ok(exit_code(status))
-            }),
+            exit: exit_of(child),
         })
     }
+}
+
+/// The exec session's exit code, once `container-exec` ends.
+fn exit_of(mut child: tokio::process::Child) -> BoxFuture<'static, RuntimeResult<i32>> {
+    Box::pin(async move {
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| failed("waiting for container-exec", e))?;
+        Ok(exit_code(status))
+    })
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -135,7 +142,7 @@ fn exec_on_pty(mut cmd: Command, stdin: bool) -> RuntimeResult<ExecSession> {
     cmd.stdin(Stdio::from(dup(&slave)?))
         .stdout(Stdio::from(dup(&slave)?))
         .stderr(Stdio::from(slave));
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .map_err(|e| failed("starting container-exec", e))?;
     // Our copies of the slave are closed (moved into the command): the
@@ -164,38 +171,8 @@ fn exec_on_pty(mut cmd: Command, stdin: bool) -> RuntimeResult<ExecSession> {
         stdout: Some(Box::pin(reader)),
         stderr: None,
         resize: Some(resize_tx),
-        exit: Box::pin(async move {
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| failed("waiting for container-exec", e))?;
-            Ok(exit_code(status))
-        }),
+        exit: exit_of(child),
     })
-}
-
-fn openpty() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two fds; null name, termios and winsize are allowed.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just opened and are owned by nobody else.
-    let pair = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    for fd in [&pair.0, &pair.1] {
-        // SAFETY: plain fcntl on an fd we own.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    Ok(pair)
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {

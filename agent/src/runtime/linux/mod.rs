@@ -23,7 +23,7 @@ mod sandboxes;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,7 +37,7 @@ use self::records::{ContainerRecord, SandboxRecord};
 use super::{
     ContainerConfig, ContainerId, ContainerInfo, ContainerStats, EventSink, ExecOutput,
     ExecRequest, ExecSession, LogOptions, LogStream, Runtime, RuntimeError, RuntimeEvent,
-    RuntimeResult, SandboxConfig, SandboxStatus, StopOptions,
+    RuntimeResult, SandboxConfig, SandboxStatus, SinkSlot, StopOptions,
 };
 
 /// What `nodeInfo.containerRuntimeVersion` says of a Linux node.
@@ -65,7 +65,7 @@ pub(crate) struct Shared {
     stopping: Mutex<HashSet<String>>,
     /// Containers whose monitor is being watched.
     watched: Mutex<HashSet<String>>,
-    sink: RwLock<Option<EventSink>>,
+    sink: SinkSlot,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,7 +114,7 @@ impl LinuxRuntime {
             containers: Mutex::new(HashMap::new()),
             stopping: Mutex::new(HashSet::new()),
             watched: Mutex::new(HashSet::new()),
-            sink: RwLock::new(None),
+            sink: SinkSlot::default(),
         });
         let runtime = LinuxRuntime { shared };
         runtime.adopt().await?;
@@ -142,15 +142,7 @@ impl LinuxRuntime {
     }
 
     fn emit(&self, event: RuntimeEvent) {
-        let sink = self
-            .shared
-            .sink
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(sink) = sink {
-            sink(event);
-        }
+        self.shared.sink.emit(event);
     }
 
     fn sandbox_record(&self, pod_uid: &str) -> Option<SandboxRecord> {
@@ -196,11 +188,7 @@ impl Runtime for LinuxRuntime {
     }
 
     fn subscribe(&self, sink: EventSink) {
-        *self
-            .shared
-            .sink
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        self.shared.sink.set(sink);
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> RuntimeResult<SandboxStatus> {
